@@ -1,0 +1,149 @@
+"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_vectorimport import __version__
+
+_PKG = "airflow_provider_vectorimport"
+_STR = {"type": ["string", "null"]}
+_SECRET = {"type": ["string", "null"], "format": "password"}
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-vectorimport",
+        "name": "Vector Import",
+        "description": "Prepare, upload, bulk-import into and export from Zilliz Cloud, Milvus and VikingDB.",
+        "versions": [__version__],
+        "integrations": [
+            {"integration-name": "Zilliz Cloud / Milvus", "external-doc-url": "https://docs.zilliz.com/"},
+            {"integration-name": "VikingDB", "external-doc-url": "https://www.volcengine.com/docs/84313"},
+            {"integration-name": "S3-compatible object storage"},
+        ],
+        "hooks": [
+            {"integration-name": "Zilliz Cloud / Milvus", "python-modules": [f"{_PKG}.hooks.zilliz"]},
+            {"integration-name": "VikingDB", "python-modules": [f"{_PKG}.hooks.vikingdb"]},
+            {
+                "integration-name": "S3-compatible object storage",
+                "python-modules": [f"{_PKG}.hooks.object_storage"],
+            },
+        ],
+        "operators": [
+            {"integration-name": "Zilliz Cloud / Milvus", "python-modules": [f"{_PKG}.operators.zilliz"]},
+            {"integration-name": "VikingDB", "python-modules": [f"{_PKG}.operators.vikingdb"]},
+            {
+                "integration-name": "S3-compatible object storage",
+                "python-modules": [f"{_PKG}.operators.object_storage", f"{_PKG}.operators.prepare"],
+            },
+        ],
+        "sensors": [
+            {"integration-name": "Zilliz Cloud / Milvus", "python-modules": [f"{_PKG}.sensors.zilliz"]},
+            {"integration-name": "VikingDB", "python-modules": [f"{_PKG}.sensors.vikingdb"]},
+        ],
+        "triggers": [
+            {"integration-name": "Zilliz Cloud / Milvus", "python-modules": [f"{_PKG}.triggers.zilliz"]},
+            {"integration-name": "VikingDB", "python-modules": [f"{_PKG}.triggers.vikingdb"]},
+        ],
+        "extra-links": [
+            f"{_PKG}.links.ZillizImportJobLink",
+            f"{_PKG}.links.VikingDBTaskLink",
+        ],
+        "connection-types": [
+            {
+                "connection-type": "zilliz",
+                "hook-class-name": f"{_PKG}.hooks.zilliz.ZillizHook",
+                "hook-name": "Zilliz Cloud / Milvus",
+                "conn-fields": {
+                    "api_flavour": {
+                        "label": "API flavour",
+                        "description": "v2 (Zilliz Cloud, default), v1 (Zilliz controller API) or milvus "
+                        "(self-hosted Milvus REST v2 cluster endpoint)",
+                        "schema": {"type": ["string", "null"], "default": "v2", "enum": ["v2", "v1", "milvus"]},
+                    },
+                    "cloud_region": {
+                        "label": "Cloud region",
+                        "description": "v1 only: controller region, e.g. gcp-us-west1 (base URL derived)",
+                        "schema": _STR,
+                    },
+                    "china": {
+                        "label": "Zilliz Cloud China (.com.cn)",
+                        "schema": {"type": ["boolean", "null"], "default": False},
+                    },
+                    "cluster_id": {"label": "Cluster ID", "description": "e.g. in01-xxxxxxxx", "schema": _STR},
+                    "db_name": {"label": "Database name", "schema": _STR},
+                    "project_id": {"label": "Project ID (v2, optional)", "schema": _STR},
+                    "storage_conn_id": {
+                        "label": "Object storage connection",
+                        "description": "Connection (aws type) whose keys the service uses to read the bucket",
+                        "schema": _STR,
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {
+                        "host": "Base URL (optional)",
+                        "login": "User (Milvus user:password auth only)",
+                        "password": "API key / token",
+                    },
+                    "placeholders": {
+                        "host": "https://api.cloud.zilliz.com or http://milvus:19530",
+                        "password": "API key, or password for Milvus user auth",
+                    },
+                },
+            },
+            {
+                "connection-type": "vikingdb",
+                "hook-class-name": f"{_PKG}.hooks.vikingdb.VikingDBHook",
+                "hook-name": "VikingDB (Volcengine)",
+                "conn-fields": {
+                    "region": {
+                        "label": "Region",
+                        "schema": {"type": ["string", "null"], "default": "cn-north-1"},
+                    },
+                    "session_token": {"label": "Session token (STS, optional)", "schema": _SECRET},
+                    "scheme": {
+                        "label": "Scheme",
+                        "schema": {"type": ["string", "null"], "default": "https", "enum": ["https", "http"]},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "extra"],
+                    "relabeling": {"login": "Access key ID", "password": "Secret access key"},
+                    "placeholders": {"host": "api-vikingdb.volces.com"},
+                },
+            },
+            {
+                "connection-type": "vectorimport_s3",
+                "hook-class-name": f"{_PKG}.hooks.object_storage.ObjectStorageHook",
+                "hook-name": "S3-compatible storage (S3, OSS, TOS, GCS, MinIO)",
+                "conn-fields": {
+                    "region_name": {"label": "Region", "schema": _STR},
+                    "endpoint_url": {
+                        "label": "Endpoint URL",
+                        "description": "Empty for AWS S3; e.g. https://tos-s3-cn-beijing.volces.com",
+                        "schema": _STR,
+                    },
+                    "provider": {
+                        "label": "Provider preset",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "default": "aws",
+                            "enum": ["aws", "oss", "tos", "gcs", "minio"],
+                        },
+                    },
+                    "addressing_style": {
+                        "label": "Addressing style",
+                        "schema": {"type": ["string", "null"], "enum": ["auto", "virtual", "path", None]},
+                    },
+                    "aws_session_token": {"label": "Session token (optional)", "schema": _SECRET},
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "host"],
+                    "relabeling": {"login": "Access key ID", "password": "Secret access key"},
+                    "placeholders": {},
+                },
+            },
+        ],
+    }
