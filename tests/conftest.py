@@ -56,3 +56,45 @@ def load_dag_file(name: str):
 def load_dag(airflow_db):
     """``load_dag("my_dag_file")`` -> the DAG object, ready for ``dag.test()``."""
     return load_dag_file
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 HTTP endpoint: moto in server mode on 127.0.0.1 (a random free port).
+
+    Any access key / secret works against it; tests create their own buckets with unique names.
+    """
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_client(s3_endpoint):
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        aws_access_key_id="testing-ak",
+        aws_secret_access_key="testing-sk",
+        region_name="us-east-1",
+    )
+
+
+@pytest.fixture
+def bucket(s3_client, request):
+    """A fresh bucket per test, named after the test."""
+    import re
+    import uuid
+
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-")
+    name = f"{name}-{uuid.uuid4().hex[:8]}"
+    s3_client.create_bucket(Bucket=name)
+    return name
