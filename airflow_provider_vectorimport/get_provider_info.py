@@ -60,7 +60,11 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "API flavour",
                         "description": "v2 (Zilliz Cloud, default), v1 (Zilliz controller API) or milvus "
                         "(self-hosted Milvus REST v2 cluster endpoint)",
-                        "schema": {"type": ["string", "null"], "default": "v2", "enum": ["v2", "v1", "milvus"]},
+                        "schema": {
+                            "type": ["string", "null"],
+                            "default": "v2",
+                            "enum": ["v2", "v1", "milvus"],
+                        },
                     },
                     "cloud_region": {
                         "label": "Cloud region",
@@ -71,7 +75,11 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Zilliz Cloud China (.com.cn)",
                         "schema": {"type": ["boolean", "null"], "default": False},
                     },
-                    "cluster_id": {"label": "Cluster ID", "description": "e.g. in01-xxxxxxxx", "schema": _STR},
+                    "cluster_id": {
+                        "label": "Cluster ID",
+                        "description": "e.g. in01-xxxxxxxx",
+                        "schema": _STR,
+                    },
                     "db_name": {"label": "Database name", "schema": _STR},
                     "project_id": {"label": "Project ID (v2, optional)", "schema": _STR},
                     "storage_conn_id": {

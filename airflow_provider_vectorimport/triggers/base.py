@@ -79,7 +79,11 @@ class PollingJobTrigger(BaseTrigger):
                     return
                 errors += 1
                 self.log.warning(
-                    "Transient error polling %s (%d/%d): %s", self.job_id, errors, self.max_consecutive_errors, exc
+                    "Transient error polling %s (%d/%d): %s",
+                    self.job_id,
+                    errors,
+                    self.max_consecutive_errors,
+                    exc,
                 )
             except Exception as exc:  # one event, always: never let the trigger die silently
                 yield self._event("error", f"polling {self.job_id} failed: {exc!r}")
