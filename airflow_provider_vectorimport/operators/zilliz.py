@@ -1,0 +1,301 @@
+"""Create a bulk import job on Zilliz Cloud / Milvus and (optionally) wait for it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_vectorimport.exceptions import JobFailedError
+from airflow_provider_vectorimport.hooks.zilliz import ZillizHook, build_create_call
+from airflow_provider_vectorimport.links import CONSOLE_URL_KEY, ZillizImportJobLink
+from airflow_provider_vectorimport.models import ImportJob, JobState
+from airflow_provider_vectorimport.triggers.zilliz import ZillizImportJobTrigger
+from airflow_provider_vectorimport.utils import (
+    default_deferrable,
+    get_task_state,
+    idempotency_key,
+    normalize_file_groups,
+    set_task_state,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+STATE_KEY = "zilliz_import_job_id"
+
+
+def job_summary(job: ImportJob, *, duration: float | None = None, **extra: Any) -> dict[str, Any]:
+    """The JSON-able summary returned to XCom: small, no raw payloads, no secrets."""
+    summary = {
+        "job_id": job.job_id,
+        "state": job.state.value,
+        "raw_state": job.raw_state,
+        "collection_name": job.collection_name,
+        "progress": job.progress,
+        "imported_rows": job.imported_rows,
+        "total_rows": job.total_rows,
+        "reason": job.reason,
+        "duration_seconds": round(duration, 3) if duration is not None else None,
+        "files": [f.to_dict() for f in job.files],
+    }
+    summary.update(extra)
+    return summary
+
+
+def raise_for_job(job: ImportJob, *, fail_on_empty: bool) -> None:
+    """Raise with the reason and every failing file named, for a failed (or empty) finished job."""
+    if job.state is JobState.FAILED:
+        raise JobFailedError(job.failure_message(), job_id=job.job_id, summary=job.to_dict())
+    if fail_on_empty and job.state is JobState.COMPLETED and (job.imported_rows == 0 and not job.total_rows):
+        raise JobFailedError(
+            f"Import job {job.job_id} completed but imported 0 rows (set fail_on_empty=False to allow it)",
+            job_id=job.job_id,
+            summary=job.to_dict(),
+        )
+
+
+class ZillizImportOperator(BaseOperator):
+    """Create a bulk import job (Zilliz Cloud v2/v1 or self-hosted Milvus) and wait for it.
+
+    :param collection_name: target collection (templated).
+    :param files: Milvus: object keys, one group per import unit (``[["a.parquet"], ["1/id.npy", "1/vec.npy"]]``)
+        or a preparation/upload manifest's ``files``; templated.
+    :param object_url: Zilliz Cloud: one object URL (file or folder); templated.
+    :param object_urls: Zilliz Cloud v2: several object URLs (grouped like ``files``); templated.
+    :param partition_name: optional partition (templated).
+    :param db_name: database (defaults to the connection's ``db_name``).
+    :param storage_conn_id: connection (aws / vectorimport_s3 type) whose keys the service uses to read
+        the bucket (Zilliz Cloud ``accessKey``/``secretKey``/``token``); defaults to the Zilliz
+        connection's ``storage_conn_id`` extra. Keys never travel through operator arguments.
+    :param options: import options (e.g. ``{"timeout": "300s"}`` for Milvus).
+    :param wait_for_completion: wait until the job is terminal (default True).
+    :param deferrable: free the worker while waiting (default: ``[operators] default_deferrable``).
+    :param poll_interval: seconds between progress polls.
+    :param timeout: seconds to wait before failing (the job keeps running server-side).
+    :param reattach_on_retry: on a retry, reattach to the job an earlier try created (task state,
+        then the list API matched by collection and files) instead of creating a duplicate.
+    :param fail_on_empty: fail when a job completes with 0 rows imported (a common silent failure).
+    """
+
+    template_fields: Sequence[str] = (
+        "collection_name",
+        "files",
+        "object_url",
+        "object_urls",
+        "partition_name",
+        "db_name",
+        "options",
+    )
+    template_fields_renderers = {"files": "json", "object_urls": "json", "options": "json"}
+    operator_extra_links = (ZillizImportJobLink(),)
+    ui_color = "#4fc3f7"
+
+    def __init__(
+        self,
+        *,
+        collection_name: str,
+        files: Any = None,
+        object_url: str | None = None,
+        object_urls: Sequence[Any] | None = None,
+        partition_name: str | None = None,
+        db_name: str | None = None,
+        zilliz_conn_id: str = ZillizHook.default_conn_name,
+        storage_conn_id: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool = default_deferrable(),
+        poll_interval: float = 30.0,
+        timeout: float = 24 * 3600,
+        reattach_on_retry: bool = True,
+        fail_on_empty: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collection_name = collection_name
+        self.files = files
+        self.object_url = object_url
+        self.object_urls = object_urls
+        self.partition_name = partition_name
+        self.db_name = db_name
+        self.zilliz_conn_id = zilliz_conn_id
+        self.storage_conn_id = storage_conn_id
+        self.options = options
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = float(poll_interval)
+        self.timeout = float(timeout)
+        self.reattach_on_retry = reattach_on_retry
+        self.fail_on_empty = fail_on_empty
+
+    @property
+    def hook(self) -> ZillizHook:
+        if getattr(self, "_hook", None) is None:
+            self._hook = ZillizHook(self.zilliz_conn_id)
+        return self._hook
+
+    # -- inputs
+    def _files_arg(self) -> Any:
+        """Accept a manifest (dict with ``files``/``object_urls``) wherever a file list is expected."""
+        files = self.files
+        if isinstance(files, Mapping):
+            files = files.get("files") or files.get("groups")
+            files = [g["keys"] if isinstance(g, Mapping) else g for g in files or []]
+        urls = self.object_urls
+        if isinstance(urls, Mapping):
+            urls = urls.get("object_urls")
+        return files, urls
+
+    def _wanted_files(self, files: Any, urls: Any) -> list[str]:
+        groups = normalize_file_groups(files or urls or ([self.object_url] if self.object_url else []))
+        return [f for group in groups for f in group]
+
+    def _storage_credentials(self) -> dict[str, Any] | None:
+        if self.hook.flavour == "milvus":
+            return None  # Milvus reads its own configured bucket
+        conn_id = self.storage_conn_id or self.hook.config.storage_conn_id
+        if not conn_id:
+            return None
+        from airflow_provider_vectorimport.hooks.object_storage import ObjectStorageHook
+
+        return ObjectStorageHook(conn_id).get_service_credentials()
+
+    # -- execution
+    def execute(self, context: Context) -> dict[str, Any]:
+        files, urls = self._files_arg()
+        hook = self.hook
+        key = idempotency_key(
+            context, self.collection_name, self.partition_name, files, urls, self.object_url
+        )
+        # Validate everything before any request (raises ConfigurationError on bad input).
+        build_create_call(
+            hook.config,
+            self.collection_name,
+            files=files,
+            object_url=self.object_url,
+            object_urls=urls,
+            partition_name=self.partition_name,
+            db_name=self.db_name,
+        )
+        job = self._reattach(context, files, urls)
+        reattached = job is not None
+        if job is None:
+            job_id = hook.create_import_job(
+                self.collection_name,
+                files=files,
+                object_url=self.object_url,
+                object_urls=urls,
+                partition_name=self.partition_name,
+                db_name=self.db_name,
+                options=self.options,
+                idempotency_key=key,
+                storage_credentials=self._storage_credentials(),
+            )
+            set_task_state(context, STATE_KEY, job_id)
+            self.log.info("Created import job %s into %s", job_id, self.collection_name)
+        else:
+            job_id = job.job_id
+        ti = context["ti"]
+        ti.xcom_push(key="job_id", value=job_id)
+        ti.xcom_push(key=CONSOLE_URL_KEY, value=hook.console_url(job_id))
+        ti.xcom_push(key="submitted_at", value=time.time())
+        self._reattached = reattached
+
+        if not self.wait_for_completion:
+            current = hook.get_import_job(job_id)
+            self.log.info("%s", current.describe())
+            return job_summary(current, reattached=reattached, waited=False)
+
+        current = hook.get_import_job(job_id)
+        self.log.info("%s", current.describe())
+        if current.is_terminal:
+            return self._finish(context, current)
+        end_time = time.time() + self.timeout
+        if self.deferrable:
+            self.defer(
+                trigger=ZillizImportJobTrigger(
+                    conn_id=self.zilliz_conn_id,
+                    job_id=job_id,
+                    poll_interval=self.poll_interval,
+                    end_time=end_time,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.timeout + 60),
+            )
+        while True:
+            time.sleep(min(self.poll_interval, max(0.0, end_time - time.time())))
+            current = hook.get_import_job(job_id)
+            self.log.info("%s", current.describe())
+            if current.is_terminal:
+                return self._finish(context, current)
+            if time.time() >= end_time:
+                raise AirflowException(
+                    f"Import job {job_id} still {current.state.value} after {self.timeout:.0f}s; "
+                    "it keeps running on the service"
+                )
+
+    def _reattach(self, context: Context, files: Any, urls: Any) -> ImportJob | None:
+        """The job an earlier try of this task instance created, if it did not fail."""
+        if not self.reattach_on_retry:
+            return None
+        stored = get_task_state(context, STATE_KEY)
+        if stored:
+            job = self.hook.get_import_job(str(stored))
+            if job.state is not JobState.FAILED:
+                self.log.info(
+                    "Reattaching to import job %s from an earlier try (%s)", job.job_id, job.state.value
+                )
+                return job
+            self.log.warning(
+                "The job of an earlier try, %s, failed (%s): submitting a new one", job.job_id, job.reason
+            )
+            return None
+        try_number = getattr(context["ti"], "try_number", 1) or 1
+        if try_number <= 1:
+            return None
+        job = self.hook.find_existing_job(self.collection_name, self._wanted_files(files, urls))
+        if job is not None:
+            self.log.info(
+                "Retry %d: reattaching to existing job %s (%s)", try_number, job.job_id, job.state.value
+            )
+        return job
+
+    def _duration(self, context: Context, job: ImportJob) -> float | None:
+        ti = context["ti"]
+        submitted = ti.xcom_pull(task_ids=ti.task_id, key="submitted_at", map_indexes=ti.map_index)
+        try:
+            return time.time() - float(submitted) if submitted else None
+        except (TypeError, ValueError):
+            return None
+
+    def _finish(self, context: Context, job: ImportJob) -> dict[str, Any]:
+        self.log.info("Finished: %s", job.describe())
+        raise_for_job(job, fail_on_empty=self.fail_on_empty)
+        return job_summary(
+            job,
+            duration=self._duration(context, job),
+            console_url=self.hook.console_url(job.job_id),
+            reattached=getattr(self, "_reattached", None),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        if not event or "status" not in event:
+            raise AirflowException(f"Unexpected trigger event: {event!r}")
+        status, job_id = event["status"], event.get("job_id")
+        if status in ("success", "failed"):
+            # The event carries the job; fetch once more for complete per-file details.
+            job = self.hook.get_import_job(job_id)
+            return self._finish(context, job)
+        if status == "timeout":
+            raise AirflowException(
+                f"Import job {job_id} did not finish within {self.timeout:.0f}s: {event.get('message')}"
+            )
+        raise AirflowException(f"Waiting for import job {job_id} failed: {event.get('message')}")
+
+    def on_kill(self) -> None:
+        # Zilliz/Milvus have no cancel for import jobs in the documented APIs; say so instead of pretending.
+        self.log.warning("Task killed; the import job (if created) keeps running on the service")

@@ -1,0 +1,262 @@
+"""ZillizImportOperator and ZillizImportJobSensor: polling and deferred paths, failures, and
+retries that reattach instead of creating a second job. HTTP goes to a scripted server on 127.0.0.1;
+the Airflow runtime context is a small stand-in (the DAG-level tests run the real one)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException, TaskDeferred
+
+from airflow_provider_vectorimport.exceptions import ConfigurationError, JobFailedError
+from airflow_provider_vectorimport.operators.zilliz import ZillizImportOperator
+from airflow_provider_vectorimport.sensors.zilliz import ZillizImportJobSensor
+from airflow_provider_vectorimport.utils import idempotency_key
+from tests.loopback import ScriptedService, ok, serve
+
+API_KEY = "sk-operator-secret-99"
+CREATE = "/v2/vectordb/jobs/import/create"
+PROGRESS = "/v2/vectordb/jobs/import/getProgress"
+LIST = "/v2/vectordb/jobs/import/list"
+URL = "s3://bucket/data/part-0.parquet"
+
+
+class FakeTI:
+    def __init__(self, try_number: int = 1) -> None:
+        self.dag_id, self.task_id, self.run_id, self.map_index = "d", "import", "manual__1", -1
+        self.try_number = try_number
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        json.dumps(value)  # XCom values must be JSON-able
+        self.xcoms[key] = value
+
+    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **_: Any) -> Any:
+        return self.xcoms.get(key)
+
+
+class Store(dict):
+    def set(self, key: str, value: Any) -> None:
+        self[key] = value
+
+
+def context(ti: FakeTI, store: Store | None = None) -> dict[str, Any]:
+    return {"ti": ti, "run_id": ti.run_id, "task_state_store": store}
+
+
+def job(state: str, pct: int, rows: int = 1000, **extra) -> Any:
+    return ok(
+        {
+            "jobId": "job-1",
+            "collectionName": "articles",
+            "state": state,
+            "progress": pct,
+            "importedRows": rows * pct // 100,
+            "totalRows": rows,
+            "details": [{"fileName": "data/part-0.parquet", "state": state, "progress": pct}],
+            **extra,
+        }
+    )
+
+
+@pytest.fixture
+def service(monkeypatch):
+    svc = ScriptedService()
+    server = serve(svc)
+    conn = {
+        "conn_type": "zilliz",
+        "host": server.url,
+        "password": API_KEY,
+        "extra": {"api_flavour": "v2", "cluster_id": "in01-op", "max_attempts": 2, "backoff_initial": 0.01},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_ZILLIZ_DEFAULT", json.dumps(conn))
+    yield svc
+    server.stop()
+
+
+def operator(**kwargs) -> ZillizImportOperator:
+    defaults = dict(
+        task_id="import", collection_name="articles", object_url=URL, poll_interval=0.05, deferrable=False
+    )
+    return ZillizImportOperator(**{**defaults, **kwargs})
+
+
+def test_polling_path_returns_summary(service):
+    service.script("POST", CREATE, ok({"jobId": "job-1"}))
+    service.script("POST", PROGRESS, job("Pending", 0), job("Importing", 50), job("Completed", 100))
+    ti = FakeTI()
+    ctx = context(ti, Store())
+    summary = operator().execute(ctx)
+    assert summary["state"] == "completed" and summary["imported_rows"] == 1000
+    assert summary["files"][0]["name"] == "data/part-0.parquet"
+    assert ti.xcoms["job_id"] == "job-1" and "in01-op" in ti.xcoms["console_url"]
+    (create,) = service.calls(CREATE)
+    assert create.headers["idempotency-key"] == idempotency_key(ctx, "articles", None, None, None, URL)
+    assert API_KEY not in json.dumps(summary)
+
+
+def test_deferred_path_hands_over_to_the_trigger(service):
+    service.script("POST", CREATE, ok({"jobId": "job-1"}))
+    service.script("POST", PROGRESS, job("Importing", 10), job("Importing", 60), job("Completed", 100))
+    ti = FakeTI()
+    op = operator(deferrable=True, timeout=60)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context(ti, Store()))
+    # Job id and console URL are visible before the wait starts.
+    assert ti.xcoms["job_id"] == "job-1" and ti.xcoms["console_url"]
+    trig = deferred.value.trigger
+    _, kwargs = trig.serialize()
+    assert kwargs["job_id"] == "job-1" and kwargs["conn_id"] == "zilliz_default"
+    assert API_KEY not in json.dumps(kwargs)
+    assert deferred.value.method_name == "execute_complete"
+    events = asyncio.run(_collect(trig))
+    assert [e.payload["status"] for e in events] == ["success"]
+    summary = op.execute_complete(context(ti), events[0].payload)
+    assert summary["state"] == "completed" and summary["total_rows"] == 1000
+
+
+async def _collect(trig):
+    return [e async for e in trig.run()]
+
+
+def test_failed_job_raises_with_failing_files(service):
+    service.script("POST", CREATE, ok({"jobId": "job-1"}))
+    service.script(
+        "POST",
+        PROGRESS,
+        ok(
+            {
+                "jobId": "job-1",
+                "state": "Failed",
+                "progress": 20,
+                "reason": "1 file failed",
+                "details": [
+                    {
+                        "fileName": "data/part-0.parquet",
+                        "state": "Failed",
+                        "reason": "row 12: field title_vector: dim 767 != 768",
+                    }
+                ],
+            }
+        ),
+    )
+    with pytest.raises(JobFailedError) as info:
+        operator().execute(context(FakeTI(), Store()))
+    assert "data/part-0.parquet: row 12: field title_vector: dim 767 != 768" in str(info.value)
+
+
+def test_completed_with_zero_rows_fails_by_default(service):
+    service.script("POST", CREATE, ok({"jobId": "job-1"}))
+    service.script(
+        "POST",
+        PROGRESS,
+        ok({"jobId": "job-1", "state": "Completed", "progress": 100, "importedRows": 0, "totalRows": 0}),
+    )
+    with pytest.raises(JobFailedError, match="0 rows"):
+        operator().execute(context(FakeTI(), Store()))
+    assert operator(fail_on_empty=False).execute(context(FakeTI(), Store()))["imported_rows"] == 0
+
+
+def test_retry_reattaches_via_task_state(service):
+    service.script("POST", CREATE, ok({"jobId": "job-1"}))
+    service.script("POST", PROGRESS, job("Importing", 30), job("Importing", 40), job("Completed", 100))
+    store = Store()
+    with pytest.raises(AirflowException, match="still running"):
+        operator(timeout=0.01).execute(context(FakeTI(try_number=1), store))
+    assert store["zilliz_import_job_id"] == "job-1"
+    summary = operator().execute(context(FakeTI(try_number=2), store))
+    assert summary["job_id"] == "job-1" and summary["reattached"] is True
+    assert len(service.calls(CREATE)) == 1  # no duplicate import
+
+
+def test_retry_without_task_state_finds_the_job_by_files(service):
+    service.script("POST", CREATE, ok({"jobId": "job-1"}))
+    service.script("POST", PROGRESS, job("Importing", 30))
+    service.script(
+        "POST",
+        LIST,
+        ok(
+            {
+                "count": 2,
+                "records": [
+                    {"collectionName": "articles", "jobId": "job-0", "state": "Completed"},
+                    {"collectionName": "articles", "jobId": "job-1", "state": "Importing"},
+                ],
+            }
+        ),
+    )
+    with pytest.raises(AirflowException, match="still running"):
+        operator(timeout=0.01).execute(context(FakeTI(try_number=1), None))
+    service.script("POST", PROGRESS, job("Importing", 70), job("Completed", 100))
+    summary = operator().execute(context(FakeTI(try_number=2), None))
+    assert summary["job_id"] == "job-1" and summary["reattached"] is True
+    assert len(service.calls(CREATE)) == 1
+
+
+def test_retry_after_failed_job_creates_a_new_one(service):
+    service.script("POST", CREATE, ok({"jobId": "job-2"}))
+    service.script(
+        "POST",
+        PROGRESS,
+        ok({"jobId": "job-1", "state": "Failed", "reason": "S3 reset"}),
+        job("Completed", 100),
+    )
+    store = Store(zilliz_import_job_id="job-1")
+    summary = operator().execute(context(FakeTI(try_number=2), store))
+    assert len(service.calls(CREATE)) == 1 and store["zilliz_import_job_id"] == "job-2"
+    assert summary["reattached"] is False
+
+
+def test_bad_arguments_fail_before_any_request(service):
+    with pytest.raises(ConfigurationError, match="exactly one of"):
+        operator(object_url=None).execute(context(FakeTI(), Store()))
+    with pytest.raises(ConfigurationError, match="exactly one of"):
+        operator(object_urls=[URL]).execute(context(FakeTI(), Store()))
+    assert service.requests == []
+
+
+def test_unexpected_event_is_rejected(service):
+    op = operator()
+    for event in (None, {}, {"status": "error", "job_id": "j", "message": "boom"}):
+        with pytest.raises(AirflowException):
+            op.execute_complete(context(FakeTI()), event)
+
+
+# ----------------------------------------------------------------------------- sensor
+
+
+def sensor(**kwargs) -> ZillizImportJobSensor:
+    defaults = dict(task_id="wait", job_id="job-1", poke_interval=0.05, timeout=30, deferrable=False)
+    return ZillizImportJobSensor(**{**defaults, **kwargs})
+
+
+def test_sensor_poke_states(service):
+    service.script("POST", PROGRESS, job("Importing", 80, raw="IndexBuilding"), job("Completed", 100))
+    s = sensor()
+    ctx = context(FakeTI())
+    assert s.poke(ctx) is False
+    done = s.poke(ctx)
+    assert done.is_done and done.xcom_value["imported_rows"] == 1000
+
+
+def test_sensor_fails_on_failed_job(service):
+    service.script("POST", PROGRESS, ok({"jobId": "job-1", "state": "Failed", "reason": "schema mismatch"}))
+    with pytest.raises(JobFailedError, match="schema mismatch"):
+        sensor().poke(context(FakeTI()))
+
+
+def test_sensor_deferrable_and_timeout(service):
+    service.script("POST", PROGRESS, job("Importing", 10))
+    s = sensor(deferrable=True, timeout=5)
+    with pytest.raises(TaskDeferred) as deferred:
+        s.execute(context(FakeTI()))
+    _, kwargs = deferred.value.trigger.serialize()
+    assert kwargs["end_time"] <= time.time() + 5.5 and API_KEY not in json.dumps(kwargs)
+    with pytest.raises(AirflowSensorTimeout):
+        s.execute_complete(context(FakeTI()), {"status": "timeout", "job_id": "job-1"})
+    with pytest.raises(AirflowSkipException):
+        sensor(deferrable=True, soft_fail=True).execute_complete(context(FakeTI()), {"status": "timeout"})
