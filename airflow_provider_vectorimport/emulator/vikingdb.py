@@ -1,0 +1,547 @@
+"""Emulation of the VikingDB (Volcengine) v1 task API, pluggable into the shared emulator server.
+
+* every request's SignerV4 signature is recomputed from the raw request, exactly as the service
+  does (:func:`airflow_provider_vectorimport.signing.verify_request`): an unknown access key, a wrong
+  secret key, a tampered body (``X-Content-Sha256`` mismatch) or a stale ``X-Date`` -> HTTP 401,
+  code ``1000001``;
+* ``POST /api/task/create|info|list|drop|update`` with the documented envelopes
+  ``{code, message, request_id, data}`` and error codes (1000003 invalid request, 1000005 collection
+  not exist, 1000035 task not exist; 1000028 / 1000029 can be injected);
+* a task lifecycle ``init -> queued -> running ("NN%") -> done | fail`` (``filter_delete`` with
+  ``need_confirm``: ``-> confirm -> confirmed -> done``) computed from elapsed time and paced by
+  ``pace_seconds``, so polling is observable; the work itself runs once, when the task first reaches
+  ``running``;
+* ``tasks_created[collection]`` counts creations for "no duplicate task on retry" tests.
+
+The data side is a :class:`VikingDBBackend`; :class:`InMemoryVikingDBBackend` keeps collections as
+lists of dicts and writes/reads export/import files with pyarrow, to an S3 endpoint (a boto3 client,
+``tos_path`` = ``bucket/prefix``) or to a local folder (``<root>/<bucket>/<prefix>``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from airflow_provider_vectorimport.emulator.core import Request, Response
+from airflow_provider_vectorimport.signing import SignatureError, verify_request
+
+ROUTES = ("/api/task/create", "/api/task/info", "/api/task/list", "/api/task/drop", "/api/task/update")
+TASK_TYPES = ("data_import", "data_export", "filter_delete", "filter_update")
+FILE_TYPES = ("parquet", "json")
+
+ERRORS: dict[int, tuple[int, str]] = {
+    1000001: (401, "unauthorized"),
+    1000002: (403, "no permission"),
+    1000003: (400, "invalid request"),
+    1000005: (400, "collection not exist"),
+    1000028: (500, "Internal error"),
+    1000029: (429, "quota limit"),
+    1000035: (404, "task not exist"),
+}
+
+
+class BackendError(Exception):
+    """The backend could not do the work: the task fails with this message as ``err_msg``."""
+
+
+class VikingDBBackend(Protocol):
+    def has_collection(self, name: str) -> bool: ...
+
+    def export(
+        self,
+        collection_name: str,
+        *,
+        filter: dict[str, Any] | None,
+        export_all: bool,
+        tos_path: str,
+        file_type: str,
+    ) -> dict[str, Any]:
+        """Write the matching rows; return process info (total_data_count, scan_data_count,
+        total_filter_count, sampled_data (<= 5 rows), files)."""
+        ...
+
+    def import_rows(
+        self, collection_name: str, *, tos_path: str, file_type: str, ignore_error: bool
+    ) -> dict[str, Any]: ...
+
+
+def split_tos_path(tos_path: str) -> tuple[str, str]:
+    bucket, _, prefix = tos_path.strip("/").partition("/")
+    return bucket, prefix.strip("/")
+
+
+def _matches(row: Mapping[str, Any], flt: Mapping[str, Any] | None) -> bool:
+    """The seed's filter: ``{field: [allowed values]}``, every field must match (AND)."""
+    if not flt:
+        return True
+    for name, allowed in flt.items():
+        values = allowed if isinstance(allowed, list) else [allowed]
+        if row.get(name) not in values:
+            return False
+    return True
+
+
+class InMemoryVikingDBBackend:
+    """Collections as ``{name: [row, ...]}``; files through a boto3 S3 client or a local folder."""
+
+    def __init__(
+        self,
+        collections: Mapping[str, list[dict[str, Any]]] | None = None,
+        *,
+        s3_client: Any = None,
+        local_root: str | Path | None = None,
+        rows_per_file: int = 1000,
+    ) -> None:
+        self.collections: dict[str, list[dict[str, Any]]] = {
+            k: list(v) for k, v in (collections or {}).items()
+        }
+        self.s3_client = s3_client
+        self.local_root = Path(local_root) if local_root is not None else None
+        self.rows_per_file = rows_per_file
+        self._lock = threading.Lock()
+
+    def has_collection(self, name: str) -> bool:
+        return name in self.collections
+
+    # --- storage ---------------------------------------------------------------------------
+    def _write(self, bucket: str, key: str, data: bytes) -> None:
+        if self.s3_client is not None:
+            try:
+                self.s3_client.put_object(Bucket=bucket, Key=key, Body=data)
+            except Exception as exc:
+                raise BackendError(f"cannot write tos://{bucket}/{key}: {exc}") from exc
+        elif self.local_root is not None:
+            path = self.local_root / bucket / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        else:
+            raise BackendError("the emulator backend has no storage configured")
+
+    def _list(self, bucket: str, prefix: str) -> list[str]:
+        if self.s3_client is not None:
+            keys: list[str] = []
+            try:
+                paginator = self.s3_client.get_paginator("list_objects_v2")
+                for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                    keys.extend(obj["Key"] for obj in page.get("Contents", []))
+            except Exception as exc:
+                raise BackendError(f"cannot list tos://{bucket}/{prefix}: {exc}") from exc
+            return sorted(keys)
+        if self.local_root is not None:
+            base = self.local_root / bucket
+            root = base / prefix
+            if root.is_file():
+                return [prefix]
+            if not root.exists():
+                return []
+            return sorted(str(p.relative_to(base)) for p in root.rglob("*") if p.is_file())
+        raise BackendError("the emulator backend has no storage configured")
+
+    def _read(self, bucket: str, key: str) -> bytes:
+        if self.s3_client is not None:
+            try:
+                return self.s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            except Exception as exc:
+                raise BackendError(f"cannot read tos://{bucket}/{key}: {exc}") from exc
+        assert self.local_root is not None
+        return (self.local_root / bucket / key).read_bytes()
+
+    # --- work --------------------------------------------------------------------------------
+    def export(
+        self,
+        collection_name: str,
+        *,
+        filter: dict[str, Any] | None,
+        export_all: bool,
+        tos_path: str,
+        file_type: str,
+    ) -> dict[str, Any]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        with self._lock:
+            rows = list(self.collections.get(collection_name, []))
+        selected = rows if export_all else [r for r in rows if _matches(r, filter)]
+        bucket, prefix = split_tos_path(tos_path)
+        files: list[str] = []
+        chunks = [selected[i : i + self.rows_per_file] for i in range(0, len(selected), self.rows_per_file)]
+        for n, chunk in enumerate(chunks or [[]]):
+            name = f"{n}.{file_type}"
+            key = f"{prefix}/{name}" if prefix else name
+            if file_type == "parquet":
+                buf = io.BytesIO()
+                table = pa.Table.from_pylist(chunk) if chunk else pa.table({})
+                pq.write_table(table, buf)
+                data = buf.getvalue()
+            else:
+                data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chunk).encode()
+            self._write(bucket, key, data)
+            files.append(f"{bucket}/{key}")
+        return {
+            "total_data_count": len(rows),
+            "scan_data_count": len(rows),
+            "total_filter_count": len(selected),
+            "sampled_data": selected[:5],
+            "files": files,
+        }
+
+    def import_rows(
+        self, collection_name: str, *, tos_path: str, file_type: str, ignore_error: bool
+    ) -> dict[str, Any]:
+        import pyarrow.parquet as pq
+
+        bucket, prefix = split_tos_path(tos_path)
+        keys = [k for k in self._list(bucket, prefix) if k.endswith(f".{file_type}")]
+        if not keys:
+            raise BackendError(f"no .{file_type} files under {tos_path}")
+        with self._lock:
+            existing = self.collections.get(collection_name, [])
+            schema = set(existing[0]) if existing else None
+        good: list[dict[str, Any]] = []
+        errors: list[str] = []
+        scanned = 0
+        for key in keys:
+            data = self._read(bucket, key)
+            try:
+                if file_type == "parquet":
+                    rows = pq.read_table(io.BytesIO(data)).to_pylist()
+                else:
+                    rows = [json.loads(line) for line in data.decode().splitlines() if line.strip()]
+            except Exception as exc:
+                if not ignore_error:
+                    raise BackendError(f"{bucket}/{key}: unreadable {file_type} file: {exc}") from exc
+                errors.append(f"{key}: unreadable")
+                continue
+            for i, row in enumerate(rows):
+                scanned += 1
+                if not isinstance(row, dict) or (schema is not None and set(row) != schema):
+                    problem = f"{bucket}/{key} row {i}: fields do not match the collection schema"
+                    if not ignore_error:
+                        raise BackendError(problem)
+                    errors.append(problem)
+                    continue
+                schema = schema or set(row)
+                good.append(row)
+        with self._lock:
+            self.collections.setdefault(collection_name, []).extend(good)
+            total = len(self.collections[collection_name])
+        return {
+            "total_data_count": total,
+            "scan_data_count": scanned,
+            "total_filter_count": len(good),
+            "sampled_data": good[:5],
+            "files": [f"{bucket}/{k}" for k in keys],
+            "err_msg": "; ".join(errors[:5]),
+        }
+
+    def delete_rows(self, collection_name: str, *, filter: dict[str, Any] | None) -> dict[str, Any]:
+        with self._lock:
+            rows = self.collections.get(collection_name, [])
+            keep = [r for r in rows if not _matches(r, filter)]
+            self.collections[collection_name] = keep
+        return {
+            "total_data_count": len(rows),
+            "scan_data_count": len(rows),
+            "total_filter_count": len(rows) - len(keep),
+            "sampled_data": [],
+        }
+
+
+@dataclass
+class _Task:
+    task_id: str
+    task_type: str
+    task_params: dict[str, Any]
+    created: float
+    update_person: str
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    ran_at: float | None = None
+    confirmed_at: float | None = None
+    sampled_timestamp: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _fmt_time(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
+
+
+class VikingDBEmulator:
+    """The VikingDB task API. ``credentials`` maps access key -> secret key."""
+
+    def __init__(
+        self,
+        credentials: Mapping[str, str],
+        backend: VikingDBBackend,
+        *,
+        region: str = "cn-north-1",
+        service: str = "air",
+        max_skew_seconds: float = 900,
+        pace_seconds: float = 0.2,
+        session_tokens: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.credentials = dict(credentials)
+        self.backend = backend
+        self.region = region
+        self.service = service
+        self.max_skew_seconds = max_skew_seconds
+        self.pace_seconds = pace_seconds
+        self.session_tokens = dict(session_tokens or {})
+        self.clock = clock
+        self.tasks: dict[str, _Task] = {}
+        self.tasks_created: Counter[str] = Counter()
+        #: (path, outcome) of every request, newest last; outcome is "ok", "auth: ..." or an error code
+        self.requests: list[tuple[str, str]] = []
+        self._injected: list[tuple[int, int | None]] = []
+        self._lock = threading.RLock()
+
+    # --- test controls ---------------------------------------------------------------------
+    def inject_error(self, code: int, times: int = 1, *, http_status: int | None = None) -> None:
+        """Answer the next ``times`` (signed, valid) requests with ``code`` (e.g. 1000029)."""
+        with self._lock:
+            self._injected.extend([(code, http_status)] * times)
+
+    def count(self, path: str, outcome: str | None = None) -> int:
+        return sum(1 for p, o in self.requests if p == path and (outcome is None or o == outcome))
+
+    # --- HTTP --------------------------------------------------------------------------------
+    def _envelope(self, data: Any = None, *, code: int = 0, message: str = "success", status: int = 200):
+        request_id = uuid.uuid4().hex
+        body = {"code": code, "message": message, "request_id": request_id}
+        if data is not None or code == 0:
+            body["data"] = data
+        return Response(status, body, {"X-Tt-Logid": request_id})
+
+    def _error(self, code: int, detail: str = "", *, status: int | None = None) -> Response:
+        default_status, message = ERRORS.get(code, (400, "error"))
+        if detail:
+            message = f"{message}: {detail}"
+        return self._envelope(code=code, message=message, status=status or default_status)
+
+    def handle(self, request: Request) -> Response | None:
+        if request.path not in ROUTES:
+            return None
+        if request.method != "POST":
+            return self._error(1000003, f"{request.method} not allowed, use POST")
+        try:
+            verify_request(
+                request.method,
+                request.raw_path or request.path,
+                request.headers,
+                request.body,
+                self.credentials,
+                region=self.region,
+                service=self.service,
+                now=self.clock(),
+                max_skew_seconds=self.max_skew_seconds,
+                session_token_for=self.session_tokens,
+            )
+        except SignatureError as exc:
+            with self._lock:
+                self.requests.append((request.path, f"auth: {exc}"))
+            return self._error(1000001, str(exc))
+        with self._lock:
+            if self._injected:
+                code, status = self._injected.pop(0)
+                self.requests.append((request.path, str(code)))
+                return self._error(code, "injected", status=status)
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return self._error(1000003, "body must be a JSON object")
+        action = request.path.rsplit("/", 1)[1]
+        response = getattr(self, f"_{action}")(body, request.header("authorization", "") or "")
+        with self._lock:
+            code = response.body.get("code") if isinstance(response.body, dict) else None
+            self.requests.append((request.path, "ok" if code == 0 else str(code)))
+        return response
+
+    # --- routes ------------------------------------------------------------------------------
+    def _create(self, body: dict[str, Any], auth: str) -> Response:
+        task_type = body.get("task_type")
+        params = body.get("task_params")
+        if task_type not in TASK_TYPES:
+            return self._error(1000003, f"task_type must be one of {', '.join(TASK_TYPES)}")
+        if not isinstance(params, dict):
+            return self._error(1000003, "task_params must be an object")
+        collection = params.get("collection_name")
+        if not isinstance(collection, str) or not collection:
+            return self._error(1000003, "task_params.collection_name is required")
+        if not self.backend.has_collection(collection) and task_type != "data_import":
+            return self._error(1000005, collection)
+        if task_type in ("data_import", "data_export"):
+            tos_path = params.get("tos_path")
+            if not isinstance(tos_path, str) or "://" in tos_path or not split_tos_path(tos_path)[0]:
+                return self._error(1000003, "task_params.tos_path must be 'bucket/path'")
+            file_type = params.get("file_type", "parquet")
+            if file_type not in FILE_TYPES:
+                return self._error(1000003, "task_params.file_type must be parquet or json")
+        flt = params.get("filter")
+        if flt is not None and not isinstance(flt, dict):
+            return self._error(1000003, "task_params.filter must be an object")
+        now = self.clock()
+        task = _Task(
+            task_id=str(uuid.uuid4()),
+            task_type=task_type,
+            task_params=params,
+            created=now,
+            update_person=auth.split("Credential=", 1)[-1].split("/", 1)[0],
+            sampled_timestamp=int(now),
+        )
+        with self._lock:
+            self.tasks[task.task_id] = task
+            self.tasks_created[collection] += 1
+        return self._envelope({"task_id": task.task_id})
+
+    def _get(self, body: dict[str, Any]) -> _Task | Response:
+        task_id = body.get("task_id")
+        if not isinstance(task_id, str) or not task_id:
+            return self._error(1000003, "task_id is required")
+        with self._lock:
+            task = self.tasks.get(task_id)
+        if task is None:
+            return self._error(1000035, task_id)
+        return task
+
+    def _info(self, body: dict[str, Any], auth: str) -> Response:
+        task = self._get(body)
+        if isinstance(task, Response):
+            return task
+        return self._envelope(self._describe(task))
+
+    def _list(self, body: dict[str, Any], auth: str) -> Response:
+        with self._lock:
+            tasks = list(self.tasks.values())
+        wanted_type = body.get("task_type")
+        data = [self._describe(t) for t in tasks if not wanted_type or t.task_type == wanted_type]
+        data.sort(key=lambda d: d["create_time"], reverse=True)
+        return self._envelope(data)
+
+    def _drop(self, body: dict[str, Any], auth: str) -> Response:
+        task = self._get(body)
+        if isinstance(task, Response):
+            return task
+        with self._lock:
+            self.tasks.pop(task.task_id, None)
+        return self._envelope(None)
+
+    def _update(self, body: dict[str, Any], auth: str) -> Response:
+        task = self._get(body)
+        if isinstance(task, Response):
+            return task
+        if body.get("task_status") != "confirmed":
+            return self._error(1000003, "task_status can only be set to confirmed")
+        with self._lock:
+            if self._status(task)[0] != "confirm":
+                return self._error(1000003, f"task {task.task_id} is not waiting for confirmation")
+            task.confirmed_at = self.clock()
+        return self._envelope(None)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def _run(self, task: _Task) -> None:
+        """Do the work once, when the task first reaches ``running``."""
+        params = task.task_params
+        collection = params["collection_name"]
+        try:
+            if task.task_type == "data_export":
+                task.result = self.backend.export(
+                    collection,
+                    filter=params.get("filter"),
+                    export_all=bool(params.get("export_all")),
+                    tos_path=params["tos_path"],
+                    file_type=params.get("file_type", "parquet"),
+                )
+            elif task.task_type == "data_import":
+                task.result = self.backend.import_rows(
+                    collection,
+                    tos_path=params["tos_path"],
+                    file_type=params.get("file_type", "parquet"),
+                    ignore_error=bool(params.get("ignore_error")),
+                )
+            elif task.task_type == "filter_delete":
+                task.result = {}  # deletes after confirmation (or right away without need_confirm)
+            else:
+                task.result = {"total_data_count": 0, "scan_data_count": 0, "total_filter_count": 0}
+        except BackendError as exc:
+            task.error = str(exc)
+        except Exception as exc:  # any other backend bug: a failed task, not a 500
+            task.error = f"internal: {exc!r}"
+        task.ran_at = self.clock()
+
+    def _finish_delete(self, task: _Task) -> None:
+        delete = getattr(self.backend, "delete_rows", None)
+        if delete is None:
+            task.error = "filter_delete is not supported by this backend"
+        else:
+            task.result = delete(task.task_params["collection_name"], filter=task.task_params.get("filter"))
+        task.extra["deleted"] = True
+
+    def _status(self, task: _Task) -> tuple[str, float]:
+        """(task_status, progress %) from elapsed time; runs the work when it becomes due."""
+        pace = self.pace_seconds
+        with self._lock:
+            elapsed = self.clock() - task.created
+            if elapsed < pace:
+                return "init", 0.0
+            if elapsed < 2 * pace:
+                return "queued", 0.0
+            if task.ran_at is None:
+                self._run(task)
+            if task.error:
+                return "fail", 0.0
+            running_for = self.clock() - (task.ran_at or task.created)
+            run_span = 3 * pace
+            if running_for < run_span:
+                return "running", min(99.0, 100.0 * running_for / run_span) if run_span else 99.0
+            if task.task_type == "filter_delete" and task.task_params.get("need_confirm"):
+                if task.confirmed_at is None:
+                    return "confirm", 100.0
+                if self.clock() - task.confirmed_at < pace:
+                    return "confirmed", 100.0
+            if task.task_type == "filter_delete" and not task.extra.get("deleted"):
+                self._finish_delete(task)
+                if task.error:
+                    return "fail", 100.0
+            return "done", 100.0
+
+    def _describe(self, task: _Task) -> dict[str, Any]:
+        status, progress = self._status(task)
+        result = dict(task.result or {})
+        files = result.pop("files", None)
+        process_info: dict[str, Any] = {
+            "task_progress": f"{progress:.0f}%",
+            "err_msg": task.error or result.pop("err_msg", "") or "",
+            "sampled_data": result.get("sampled_data", []) if status == "done" else [],
+            "sampled_timestamp": task.sampled_timestamp,
+            "scan_data_count": result.get("scan_data_count", 0) if status != "init" else 0,
+            "total_data_count": result.get("total_data_count", 0),
+            "total_filter_count": result.get("total_filter_count", 0),
+        }
+        if status == "running" and result:
+            fraction = progress / 100.0
+            process_info["scan_data_count"] = int(result.get("scan_data_count", 0) * fraction)
+            process_info["total_filter_count"] = int(result.get("total_filter_count", 0) * fraction)
+        if files is not None and status == "done":
+            process_info["files"] = files
+        return {
+            "task_id": task.task_id,
+            "task_type": task.task_type,
+            "task_status": status,
+            "update_person": task.update_person,
+            "create_time": _fmt_time(task.created),
+            "update_time": _fmt_time(task.confirmed_at or task.ran_at or task.created),
+            "task_params": task.task_params,
+            "process_info": process_info,
+        }

@@ -1,0 +1,60 @@
+"""Shared set-up for the VikingDB tests: the signature-verifying emulator on 127.0.0.1 and
+``vikingdb`` connections (env ``AIRFLOW_CONN_*`` JSON) pointing at it. No tests in here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_vectorimport.emulator.core import HTTPServerThread
+from airflow_provider_vectorimport.emulator.vikingdb import InMemoryVikingDBBackend, VikingDBEmulator
+
+AK = "AKLTtestaccesskey"
+SK = "vikingdb-secret-key-Zx9=="
+ROWS = [
+    {"id": i, "user_id": i % 10, "city": ["beijing", "shanghai", "shenzhen"][i % 3], "vec": [float(i), 0.5]}
+    for i in range(60)
+]
+
+
+@dataclass
+class VikingDBEnv:
+    server: HTTPServerThread
+    emulator: VikingDBEmulator
+    backend: InMemoryVikingDBBackend
+    conn_id: str
+    root: Path | None
+
+
+def conn_json(server: HTTPServerThread, *, ak: str = AK, sk: str = SK, **extra: Any) -> str:
+    extras = {"scheme": "http", "max_attempts": 4, "backoff_initial": 0.05, "backoff_max": 0.2, **extra}
+    return json.dumps(
+        {
+            "conn_type": "vikingdb",
+            "login": ak,
+            "password": sk,
+            "host": server.host,
+            "port": server.port,
+            "extra": extras,
+        }
+    )
+
+
+def start_env(
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    root: Path | None = None,
+    s3_client: Any = None,
+    pace: float = 0.05,
+    conn_id: str = "vikingdb_test",
+    **extra: Any,
+) -> VikingDBEnv:
+    backend = InMemoryVikingDBBackend({"demo": list(ROWS)}, s3_client=s3_client, local_root=root)
+    emulator = VikingDBEmulator({AK: SK}, backend, pace_seconds=pace)
+    server = HTTPServerThread([emulator]).start()
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", conn_json(server, **extra))
+    return VikingDBEnv(server, emulator, backend, conn_id, root)
