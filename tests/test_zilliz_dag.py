@@ -1,0 +1,55 @@
+"""End to end inside Airflow: ``dag.test()`` on a migrated SQLite DB runs the import operator through
+the deferrable path (the trigger runs inline) against a loopback server, then the sensor."""
+
+from __future__ import annotations
+
+import json
+
+from tests.loopback import ScriptedService, ok, serve
+
+API_KEY = "sk-dagtest-secret-123"
+
+
+def test_deferrable_import_in_a_real_dag_run(load_dag, monkeypatch, tmp_path):
+    svc = ScriptedService()
+    server = serve(svc)
+    try:
+        svc.script("POST", "/v2/vectordb/jobs/import/create", ok({"jobId": "job-dag"}))
+        progress = [
+            ok(
+                {
+                    "jobId": "job-dag",
+                    "state": state,
+                    "progress": pct,
+                    "importedRows": pct * 5,
+                    "totalRows": 500,
+                    "collectionName": "articles",
+                }
+            )
+            for state, pct in (("Pending", 0), ("Importing", 40), ("Importing", 80), ("Completed", 100))
+        ]
+        svc.script("POST", "/v2/vectordb/jobs/import/getProgress", *progress)
+        conn = {
+            "conn_type": "zilliz",
+            "host": server.url,
+            "password": API_KEY,
+            "extra": {"api_flavour": "v2", "cluster_id": "in01-dag"},
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_ZILLIZ_DAGTEST", json.dumps(conn))
+        out = tmp_path / "result.json"
+        monkeypatch.setenv("VECTORIMPORT_DAGTEST_OUT", str(out))
+
+        dag = load_dag("zilliz_import_deferrable")
+        run = dag.test()
+    finally:
+        server.stop()
+
+    assert run.state == "success"
+    result = json.loads(out.read_text())
+    assert result["summary"]["job_id"] == "job-dag" and result["summary"]["imported_rows"] == 500
+    assert result["sensed"]["state"] == "completed"
+    (create,) = svc.calls("/v2/vectordb/jobs/import/create")
+    # the template rendered the run id into the object URL; no secret in the body
+    assert create.body["objectUrls"][0][0].startswith("s3://bucket/manual__")
+    assert API_KEY not in json.dumps(create.body)
+    assert len(svc.calls("/v2/vectordb/jobs/import/getProgress")) >= 4
