@@ -1,0 +1,290 @@
+"""The vector database behind the emulator: Milvus Lite (``pymilvus.MilvusClient`` on a local
+``.db`` file), so imported rows are really stored and searchable. Schemas are also kept in
+``schemas.json`` next to the ``.db`` (Milvus Lite drops some type parameters on describe).
+
+Databases (``dbName`` / ``DB-Name``) other than ``default`` are namespaced collection names.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_vectorimport.emulator.schema import CollectionSchema
+
+log = logging.getLogger(__name__)
+
+
+class CollectionNotFound(LookupError):
+    pass
+
+
+class CollectionExists(ValueError):
+    pass
+
+
+_DATA_TYPES = {
+    "Bool": "BOOL",
+    "Int8": "INT8",
+    "Int16": "INT16",
+    "Int32": "INT32",
+    "Int64": "INT64",
+    "Float": "FLOAT",
+    "Double": "DOUBLE",
+    "VarChar": "VARCHAR",
+    "JSON": "JSON",
+    "Array": "ARRAY",
+    "FloatVector": "FLOAT_VECTOR",
+    "BinaryVector": "BINARY_VECTOR",
+    "Float16Vector": "FLOAT16_VECTOR",
+    "BFloat16Vector": "BFLOAT16_VECTOR",
+    "SparseFloatVector": "SPARSE_FLOAT_VECTOR",
+}
+
+
+def _dt(name: str) -> Any:
+    from pymilvus import DataType
+
+    return getattr(DataType, _DATA_TYPES[name])
+
+
+def _internal(db: str | None, name: str) -> str:
+    db = (db or "default").strip() or "default"
+    return name if db == "default" else f"{db}__{name}"
+
+
+class CollectionStore:
+    """Collections in Milvus Lite. Every call holds one lock: Milvus Lite is a single local process."""
+
+    def __init__(self, data_dir: str | Path) -> None:
+        from pymilvus import MilvusClient
+
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._client = MilvusClient(uri=str(self.data_dir / "emulator.db"))
+        self._schemas_path = self.data_dir / "schemas.json"
+        self._schemas: dict[str, CollectionSchema] = {}
+        if self._schemas_path.exists():
+            raw = json.loads(self._schemas_path.read_text())
+            self._schemas = {k: CollectionSchema.from_json(v) for k, v in raw.items()}
+        existing = set(self._client.list_collections())
+        self._schemas = {k: v for k, v in self._schemas.items() if k in existing}
+
+    def _save(self) -> None:
+        self._schemas_path.write_text(json.dumps({k: v.to_json() for k, v in self._schemas.items()}))
+
+    # ---- collections ------------------------------------------------------------------------
+    def create(self, db: str | None, name: str, schema: CollectionSchema) -> None:
+        from pymilvus import MilvusClient
+
+        key = _internal(db, name)
+        with self._lock:
+            if key in self._schemas or self._client.has_collection(key):
+                raise CollectionExists(f"collection already exists[collection={name}]")
+            ms = MilvusClient.create_schema(
+                auto_id=schema.primary.auto_id, enable_dynamic_field=schema.enable_dynamic_field
+            )
+            for f in schema.fields:
+                kwargs: dict[str, Any] = {}
+                if f.is_primary:
+                    kwargs["is_primary"] = True
+                    kwargs["auto_id"] = f.auto_id
+                if f.dim is not None:
+                    kwargs["dim"] = f.dim
+                if f.max_length is not None:
+                    kwargs["max_length"] = f.max_length
+                if f.max_capacity is not None:
+                    kwargs["max_capacity"] = f.max_capacity
+                if f.element_type:
+                    kwargs["element_type"] = _dt(f.element_type)
+                if f.nullable:
+                    kwargs["nullable"] = True
+                if f.default_value is not None:
+                    kwargs["default_value"] = f.default_value
+                if f.partition_key:
+                    kwargs["is_partition_key"] = True
+                ms.add_field(f.name, _dt(f.data_type), **kwargs)
+            index = self._client.prepare_index_params()
+            for f in schema.vector_fields:
+                if f.data_type == "SparseFloatVector":
+                    index.add_index(f.name, metric_type="IP", index_type="SPARSE_INVERTED_INDEX")
+                elif f.data_type == "BinaryVector":
+                    index.add_index(f.name, metric_type="HAMMING", index_type="BIN_FLAT")
+                else:
+                    metric = schema.metric_for(f.name)
+                    index.add_index(f.name, metric_type=metric, index_type="FLAT")
+            self._client.create_collection(key, schema=ms, index_params=index)
+            self._schemas[key] = schema
+            self._save()
+
+    def describe(self, db: str | None, name: str) -> CollectionSchema:
+        with self._lock:
+            schema = self._schemas.get(_internal(db, name))
+        if schema is None:
+            raise CollectionNotFound(f"collection not found[collection={name}]")
+        return schema
+
+    def has(self, db: str | None, name: str) -> bool:
+        return _internal(db, name) in self._schemas
+
+    def list(self, db: str | None) -> list[str]:
+        db = (db or "default").strip() or "default"
+        with self._lock:
+            keys = sorted(self._schemas)
+        if db == "default":
+            return [k for k in keys if "__" not in k]
+        prefix = f"{db}__"
+        return [k[len(prefix) :] for k in keys if k.startswith(prefix)]
+
+    def drop(self, db: str | None, name: str) -> None:
+        key = _internal(db, name)
+        with self._lock:
+            if key not in self._schemas:
+                raise CollectionNotFound(f"collection not found[collection={name}]")
+            self._client.drop_collection(key)
+            del self._schemas[key]
+            self._save()
+
+    def drop_all(self) -> None:
+        with self._lock:
+            for key in list(self._schemas):
+                self._client.drop_collection(key)
+            self._schemas.clear()
+            self._save()
+
+    def ensure_partition(self, db: str | None, name: str, partition: str | None) -> None:
+        if not partition or partition == "_default":
+            return
+        key = _internal(db, name)
+        with self._lock:
+            if not self._client.has_partition(key, partition):
+                self._client.create_partition(key, partition)
+
+    def has_partition(self, db: str | None, name: str, partition: str) -> bool:
+        if partition in ("", "_default"):
+            return True
+        with self._lock:
+            return bool(self._client.has_partition(_internal(db, name), partition))
+
+    # ---- data -------------------------------------------------------------------------------
+    def insert(
+        self, db: str | None, name: str, rows: list[dict[str, Any]], partition: str | None = None
+    ) -> list[Any]:
+        """Insert validated rows; returns their primary keys (generated ones for autoId)."""
+        if not rows:
+            return []
+        key = _internal(db, name)
+        kwargs = {"partition_name": partition} if partition and partition != "_default" else {}
+        with self._lock:
+            result = self._client.insert(key, rows, **kwargs)
+        return list(result["ids"])
+
+    def delete_ids(self, db: str | None, name: str, ids: list[Any]) -> None:
+        if not ids:
+            return
+        key = _internal(db, name)
+        with self._lock:
+            for start in range(0, len(ids), 1000):
+                self._client.delete(key, ids=ids[start : start + 1000])
+
+    def count(self, db: str | None, name: str, filter: str = "") -> int:
+        self.describe(db, name)
+        with self._lock:
+            res = self._client.query(_internal(db, name), filter=filter, output_fields=["count(*)"])
+        return int(res[0]["count(*)"]) if res else 0
+
+    def query(
+        self,
+        db: str | None,
+        name: str,
+        *,
+        filter: str = "",
+        output_fields: list[str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        self.describe(db, name)
+        if output_fields and [f.strip() for f in output_fields] == ["count(*)"]:
+            return [{"count(*)": self.count(db, name, filter)}]
+        with self._lock:
+            res = self._client.query(
+                _internal(db, name),
+                filter=filter,
+                output_fields=output_fields or ["*"],
+                limit=limit,
+                offset=offset,
+            )
+        return [_plain(r) for r in res]
+
+    def scan(self, db: str | None, name: str, *, batch_size: int = 1000) -> list[dict[str, Any]]:
+        """Every row of the collection (for VikingDB exports)."""
+        self.describe(db, name)
+        out: list[dict[str, Any]] = []
+        with self._lock:
+            it = self._client.query_iterator(_internal(db, name), batch_size=batch_size, output_fields=["*"])
+            try:
+                while True:
+                    batch = it.next()
+                    if not batch:
+                        break
+                    out.extend(_plain(r) for r in batch)
+            finally:
+                it.close()
+        return out
+
+    def search(
+        self,
+        db: str | None,
+        name: str,
+        vectors: list[Any],
+        *,
+        anns_field: str | None = None,
+        limit: int = 10,
+        filter: str = "",
+        output_fields: list[str] | None = None,
+    ) -> list[list[dict[str, Any]]]:
+        schema = self.describe(db, name)
+        vector_fields = schema.vector_fields
+        field = anns_field or vector_fields[0].name
+        with self._lock:
+            res = self._client.search(
+                _internal(db, name),
+                data=vectors,
+                anns_field=field,
+                limit=limit,
+                filter=filter,
+                output_fields=output_fields or [],
+            )
+        out = []
+        for hits in res:
+            rows = []
+            for hit in hits:
+                row = {"id": hit.get("id"), "distance": hit.get("distance")}
+                row.update(_plain(hit.get("entity") or {}))
+                rows.append(row)
+            out.append(rows)
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._client.close()
+            except Exception:  # pragma: no cover - best effort at shutdown
+                log.debug("closing Milvus Lite failed", exc_info=True)
+
+
+def _plain(row: Any) -> dict[str, Any]:
+    out = {}
+    for k, v in dict(row).items():
+        if isinstance(v, bytes | bytearray):
+            v = list(v)
+        elif hasattr(v, "tolist"):
+            v = v.tolist()
+        elif isinstance(v, list) and v and hasattr(v[0], "tolist"):
+            v = [x.tolist() for x in v]
+        out[k] = v
+    return out

@@ -1,0 +1,126 @@
+"""Deterministic fault injection (seeded): a share of requests answered 429 with Retry-After, 5xx,
+dropped connections, added latency; plus request counters. Used as the HTTP server's middleware.
+Admin requests (``/_emulator/...``) are never faulted.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from airflow_provider_vectorimport.emulator.core import Request, Response
+
+ADMIN_PREFIX = "/_emulator/"
+
+
+@dataclass
+class FaultConfig:
+    rate_429: float = 0.0
+    rate_5xx: float = 0.0
+    rate_drop: float = 0.0
+    latency_ms: float = 0.0
+    #: every import job created while this is set fails when its progress reaches this percentage
+    fail_job_at_percent: float | None = None
+    seed: int | None = None
+    #: only requests whose path starts with one of these are faulted (None: all service paths)
+    paths: list[str] | None = None
+    retry_after: int = 1
+    status_5xx: int = 503
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> FaultConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown fault setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        cfg = cls(**dict(data))
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        for name in ("rate_429", "rate_5xx", "rate_drop"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+        if self.rate_429 + self.rate_5xx + self.rate_drop > 1:
+            raise ValueError("rate_429 + rate_5xx + rate_drop must not exceed 1")
+        if not isinstance(self.latency_ms, int | float) or self.latency_ms < 0:
+            raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms!r}")
+        if self.fail_job_at_percent is not None and not 0 <= float(self.fail_job_at_percent) <= 100:
+            raise ValueError(f"fail_job_at_percent must be in [0, 100], got {self.fail_job_at_percent!r}")
+        if self.paths is not None and (
+            not isinstance(self.paths, list) or not all(isinstance(p, str) for p in self.paths)
+        ):
+            raise ValueError("paths must be a list of path prefixes")
+        if not 500 <= int(self.status_5xx) <= 599:
+            raise ValueError(f"status_5xx must be a 5xx status, got {self.status_5xx!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FaultInjector:
+    config: FaultConfig = field(default_factory=FaultConfig)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rng = random.Random(self.config.seed)
+        self.requests: Counter[str] = Counter()
+        self.injected: Counter[str] = Counter()
+
+    def configure(self, config: FaultConfig) -> None:
+        with self._lock:
+            self.config = config
+            self._rng = random.Random(config.seed)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.config = FaultConfig()
+            self._rng = random.Random(None)
+            self.requests.clear()
+            self.injected.clear()
+
+    def __call__(self, request: Request) -> Response | None:
+        if request.path.startswith(ADMIN_PREFIX):
+            return None
+        with self._lock:
+            self.requests[request.path] += 1
+            cfg = self.config
+            if cfg.paths is not None and not any(request.path.startswith(p) for p in cfg.paths):
+                return None
+            roll = self._rng.random()
+            if roll < cfg.rate_429:
+                kind = "429"
+            elif roll < cfg.rate_429 + cfg.rate_5xx:
+                kind = "5xx"
+            elif roll < cfg.rate_429 + cfg.rate_5xx + cfg.rate_drop:
+                kind = "drop"
+            else:
+                kind = ""
+            if kind:
+                self.injected[kind] += 1
+            latency = cfg.latency_ms
+        if latency:
+            time.sleep(latency / 1000.0)
+        if kind == "429":
+            return Response(
+                429,
+                {"code": 429, "message": "rate limit exceeded (injected by the emulator)"},
+                {"Retry-After": str(cfg.retry_after)},
+            )
+        if kind == "5xx":
+            return Response(
+                cfg.status_5xx,
+                {"code": cfg.status_5xx, "message": "service unavailable (injected by the emulator)"},
+            )
+        if kind == "drop":
+            return Response(200, None, {"X-Emulator-Drop": "1"})
+        return None

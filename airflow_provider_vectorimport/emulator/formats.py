@@ -1,0 +1,202 @@
+"""Reading import files the way Milvus / Zilliz Cloud do: Parquet, JSON (``{"rows": [...]}`` or a
+top-level array), JSONL, CSV and NumPy row sets (one ``<field>.npy`` per field, ``$meta.npy`` for
+dynamic fields). A folder expands to its files; all ``.npy`` files of one folder form one row set.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_vectorimport.emulator.storage import ObjectNotFound, ObjectStore
+
+SUPPORTED = (".parquet", ".json", ".jsonl", ".csv", ".npy")
+
+
+class FileFormatError(ValueError):
+    """A file cannot be read or has an unsupported layout; the message names the file."""
+
+
+@dataclass
+class FileUnit:
+    """One row set of an import job: a single file, or the ``.npy`` files of one NumPy folder."""
+
+    name: str
+    bucket: str
+    keys: list[str]
+    size: int = 0
+    kind: str = ""
+    total_rows: int = 0
+    imported_rows: int = 0
+    state: str = "Pending"
+    reason: str = ""
+    rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+
+def _kind(key: str) -> str:
+    for ext in SUPPORTED:
+        if key.lower().endswith(ext):
+            return ext.lstrip(".")
+    return ""
+
+
+def expand_group(store: ObjectStore, bucket: str, keys: list[str]) -> list[FileUnit]:
+    """The row sets one request group (``files[i]`` / ``objectUrls[i]``) stands for."""
+    if not keys:
+        raise FileFormatError("an empty file group")
+    units: list[FileUnit] = []
+    npy_keys: list[tuple[str, int]] = []
+    for key in keys:
+        if key == "" or key.endswith("/"):
+            listed = store.list(bucket, key)
+            if not listed:
+                raise FileFormatError(f"{bucket}/{key}: folder is empty or does not exist")
+            by_dir: dict[str, list[tuple[str, int]]] = {}
+            for k, size in listed:
+                kind = _kind(k)
+                if kind == "npy":
+                    by_dir.setdefault(k.rsplit("/", 1)[0] if "/" in k else "", []).append((k, size))
+                elif kind:
+                    units.append(FileUnit(name=k, bucket=bucket, keys=[k], size=size, kind=kind))
+            for folder, items in sorted(by_dir.items()):
+                units.append(
+                    FileUnit(
+                        name=f"{folder}/" if folder else key,
+                        bucket=bucket,
+                        keys=[k for k, _ in items],
+                        size=sum(s for _, s in items),
+                        kind="npy",
+                    )
+                )
+            if not units:
+                raise FileFormatError(
+                    f"{bucket}/{key}: folder holds no supported file ({', '.join(SUPPORTED)})"
+                )
+            continue
+        kind = _kind(key)
+        if not kind:
+            raise FileFormatError(
+                f"{bucket}/{key}: unsupported file type (supported: {', '.join(SUPPORTED)})"
+            )
+        try:
+            size = store.size(bucket, key)
+        except ObjectNotFound as exc:
+            raise FileFormatError(f"{bucket}/{key}: file not found") from exc
+        if kind == "npy":
+            npy_keys.append((key, size))
+        else:
+            units.append(FileUnit(name=key, bucket=bucket, keys=[key], size=size, kind=kind))
+    if npy_keys:
+        if units:
+            raise FileFormatError(f"{npy_keys[0][0]}: a group mixes NumPy files with other file types")
+        prefix = npy_keys[0][0].rsplit("/", 1)[0] + "/" if "/" in npy_keys[0][0] else npy_keys[0][0]
+        units.append(
+            FileUnit(
+                name=prefix,
+                bucket=bucket,
+                keys=[k for k, _ in npy_keys],
+                size=sum(s for _, s in npy_keys),
+                kind="npy",
+            )
+        )
+    return units
+
+
+def read_unit(store: ObjectStore, unit: FileUnit) -> list[dict[str, Any]]:
+    """All rows of ``unit`` as dicts (values still raw; the schema check comes after)."""
+    try:
+        if unit.kind == "npy":
+            return _read_numpy(store, unit)
+        data = store.get(unit.bucket, unit.keys[0])
+    except ObjectNotFound as exc:
+        raise FileFormatError(f"{unit.name}: file not found") from exc
+    try:
+        if unit.kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(io.BytesIO(data)).to_pylist()
+        if unit.kind == "json":
+            text = data.decode("utf-8")
+            try:
+                doc = json.loads(text)
+            except ValueError:
+                if "\n" not in text.strip():
+                    raise
+                unit.kind = "jsonl"  # JSON lines named .json (VikingDB exports)
+                return read_unit(store, unit)
+            if isinstance(doc, dict) and isinstance(doc.get("rows"), list):
+                return doc["rows"]
+            if isinstance(doc, list):
+                return doc
+            raise FileFormatError(f'{unit.name}: JSON must be {{"rows": [...]}} or a top-level array of rows')
+        if unit.kind == "jsonl":
+            rows = []
+            for n, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except ValueError as exc:
+                        raise FileFormatError(f"{unit.name}: line {n}: invalid JSON ({exc})") from exc
+            return rows
+        if unit.kind == "csv":
+            import csv
+
+            rows = []
+            for row in csv.DictReader(io.StringIO(data.decode("utf-8"))):
+                rows.append({k: _csv_value(v) for k, v in row.items()})
+            return rows
+    except FileFormatError:
+        raise
+    except Exception as exc:
+        raise FileFormatError(
+            f"{unit.name}: cannot read {unit.kind} file ({type(exc).__name__}: {exc})"
+        ) from exc
+    raise FileFormatError(f"{unit.name}: unsupported file type")
+
+
+def _csv_value(value: str | None) -> Any:
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    if text[:1] in "[{":
+        try:
+            return json.loads(text)
+        except ValueError:
+            return value
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text.lower() in {"true", "false"}:
+        return text.lower() == "true"
+    return value
+
+
+def _read_numpy(store: ObjectStore, unit: FileUnit) -> list[dict[str, Any]]:
+    import numpy as np
+
+    columns: dict[str, Any] = {}
+    for key in unit.keys:
+        name = key.rsplit("/", 1)[-1][: -len(".npy")]
+        try:
+            arr = np.load(io.BytesIO(store.get(unit.bucket, key)), allow_pickle=False)
+        except ObjectNotFound:
+            raise
+        except Exception as exc:
+            raise FileFormatError(f"{key}: not a valid .npy file ({exc})") from exc
+        columns[name] = arr
+    lengths = {name: len(arr) for name, arr in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise FileFormatError(f"{unit.name}: NumPy files have different row counts: {lengths}")
+    n = next(iter(lengths.values()), 0)
+    rows = []
+    for i in range(n):
+        row = {}
+        for name, arr in columns.items():
+            value = arr[i]
+            row[name] = value.tolist() if hasattr(value, "tolist") else value
+        rows.append(row)
+    return rows

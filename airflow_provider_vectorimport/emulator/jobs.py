@@ -1,0 +1,292 @@
+"""Import jobs and their lifecycle, run in worker threads off the HTTP threads:
+
+Pending -> (Milvus: PreImporting) -> Importing (progress by rows) -> (Milvus: Sorting ->
+IndexBuilding, at 80-99 %) -> Completed | Failed.
+
+Every file of a job is read and validated against the collection schema *before* any row is
+inserted, so a bad file fails the job with the file and the reason named and loads nothing. An
+injected failure (``fail_job_at_percent``) after rows were inserted rolls those rows back.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow_provider_vectorimport.emulator.collections import CollectionNotFound, CollectionStore
+from airflow_provider_vectorimport.emulator.formats import FileFormatError, FileUnit, expand_group, read_unit
+from airflow_provider_vectorimport.emulator.schema import RowError, validate_row
+from airflow_provider_vectorimport.emulator.storage import ObjectNotFound, ObjectStore
+
+log = logging.getLogger(__name__)
+
+TERMINAL = frozenset({"Completed", "Failed"})
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Job:
+    job_id: str
+    flavour: str  # "milvus" | "zilliz"
+    db: str
+    collection: str
+    partition: str
+    groups: list[tuple[str, list[str]]]  # (bucket, keys) per request group
+    cluster_id: str = ""
+    state: str = "Pending"
+    progress: int = 0
+    imported_rows: int = 0
+    total_rows: int = 0
+    reason: str = ""
+    create_time: str = field(default_factory=_now_iso)
+    complete_time: str | None = None
+    units: list[FileUnit] = field(default_factory=list)
+    fail_at_percent: float | None = None
+    created_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def file_name(self) -> str:
+        if self.units:
+            return ",".join(u.name for u in self.units)
+        return ",".join(k for _, keys in self.groups for k in keys)
+
+    @property
+    def file_size(self) -> int:
+        return sum(u.size for u in self.units)
+
+
+class JobEngine:
+    """Creates, runs, lists and forgets import jobs. Thread-safe."""
+
+    def __init__(
+        self,
+        collections: CollectionStore,
+        objects: ObjectStore,
+        *,
+        pace_seconds: float = 0.2,
+        import_steps: int = 4,
+        max_parallel_jobs: int = 4,
+    ) -> None:
+        self.collections = collections
+        self.objects = objects
+        self.pace_seconds = pace_seconds
+        self.import_steps = max(1, import_steps)
+        self.fail_job_at_percent: float | None = None
+        self._jobs: dict[str, Job] = {}
+        self._idempotency: dict[tuple[str, str, str], tuple[str, float]] = {}
+        self._lock = threading.RLock()
+        self._slots = threading.Semaphore(max_parallel_jobs)
+        self._seq = itertools.count(1)
+        self._epoch = 0
+        self.jobs_created: Counter[str] = Counter()
+        self._stopping = threading.Event()
+
+    # ---- creation -----------------------------------------------------------------------------
+    def _new_id(self, flavour: str) -> str:
+        if flavour == "zilliz":
+            return "job-" + secrets.token_hex(11)
+        return str(460000000000000000 + int(time.time() * 1000) % 10**12 * 1000 + next(self._seq) % 1000)
+
+    def create(
+        self,
+        *,
+        flavour: str,
+        db: str,
+        collection: str,
+        partition: str,
+        groups: list[tuple[str, list[str]]],
+        cluster_id: str = "",
+        idempotency_key: str | None = None,
+    ) -> tuple[Job, bool]:
+        """Register and start a job. Returns ``(job, created)``; ``created`` is False when the
+        idempotency key (collection-scoped) names a job created in the last 24 h."""
+        with self._lock:
+            if idempotency_key:
+                ikey = (db or "default", collection, idempotency_key)
+                hit = self._idempotency.get(ikey)
+                if hit and time.monotonic() - hit[1] < IDEMPOTENCY_TTL_SECONDS and hit[0] in self._jobs:
+                    return self._jobs[hit[0]], False
+            job = Job(
+                job_id=self._new_id(flavour),
+                flavour=flavour,
+                db=db or "default",
+                collection=collection,
+                partition=partition,
+                groups=groups,
+                cluster_id=cluster_id,
+                fail_at_percent=self.fail_job_at_percent,
+            )
+            self._jobs[job.job_id] = job
+            self.jobs_created[collection] += 1
+            if idempotency_key:
+                self._idempotency[(db or "default", collection, idempotency_key)] = (
+                    job.job_id,
+                    time.monotonic(),
+                )
+            epoch = self._epoch
+        threading.Thread(
+            target=self._run, args=(job, epoch), name=f"import-{job.job_id}", daemon=True
+        ).start()
+        return job, True
+
+    # ---- queries ------------------------------------------------------------------------------
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def list(
+        self, *, collection: str | None = None, db: str | None = None, cluster_id: str | None = None
+    ) -> list[Job]:
+        with self._lock:
+            jobs = list(self._jobs.values())
+        if collection:
+            jobs = [j for j in jobs if j.collection == collection]
+        if db:
+            jobs = [j for j in jobs if j.db == db]
+        if cluster_id:
+            jobs = [j for j in jobs if j.cluster_id in ("", cluster_id)]
+        return sorted(jobs, key=lambda j: j.created_at, reverse=True)
+
+    def state_counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(Counter(j.state for j in self._jobs.values()))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._epoch += 1  # running workers notice and stop touching state
+            self._jobs.clear()
+            self._idempotency.clear()
+            self.jobs_created.clear()
+            self.fail_job_at_percent = None
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.reset()
+
+    # ---- the lifecycle --------------------------------------------------------------------------
+    def _alive(self, epoch: int) -> bool:
+        return epoch == self._epoch and not self._stopping.is_set()
+
+    def _sleep(self, epoch: int) -> bool:
+        if self.pace_seconds > 0:
+            self._stopping.wait(self.pace_seconds)
+        return self._alive(epoch)
+
+    def _set(self, job: Job, epoch: int, **changes: Any) -> bool:
+        with self._lock:
+            if not self._alive(epoch):
+                return False
+            for k, v in changes.items():
+                setattr(job, k, v)
+            return True
+
+    def _fail(self, job: Job, epoch: int, reason: str) -> None:
+        for unit in job.units:
+            if unit.state != "Failed":
+                unit.state = "Failed" if unit.reason else unit.state
+        self._set(job, epoch, state="Failed", reason=reason, complete_time=_now_iso(), imported_rows=0)
+        log.info("emulator job %s failed: %s", job.job_id, reason)
+
+    def _run(self, job: Job, epoch: int) -> None:
+        with self._slots:
+            try:
+                self._run_inner(job, epoch)
+            except Exception as exc:  # never leave a job hanging in a running state
+                log.exception("emulator job %s crashed", job.job_id)
+                self._fail(job, epoch, f"internal error: {type(exc).__name__}: {exc}")
+
+    def _run_inner(self, job: Job, epoch: int) -> None:
+        if not self._sleep(epoch):
+            return
+        milvus = job.flavour == "milvus"
+        self._set(job, epoch, state="PreImporting" if milvus else "Importing", progress=0)
+        # 1. resolve, read and validate every file; nothing is inserted before all pass
+        try:
+            schema = self.collections.describe(job.db, job.collection)
+        except CollectionNotFound as exc:
+            return self._fail(job, epoch, str(exc))
+        units: list[FileUnit] = []
+        for bucket, keys in job.groups:
+            try:
+                units.extend(expand_group(self.objects, bucket, keys))
+            except (FileFormatError, ObjectNotFound) as exc:
+                return self._fail(job, epoch, f"{exc}")
+        self._set(job, epoch, units=units)
+        total = 0
+        for unit in units:
+            try:
+                raw = read_unit(self.objects, unit)
+                unit.rows = [validate_row(schema, row, f"{unit.name}: row {i}") for i, row in enumerate(raw)]
+            except (FileFormatError, RowError, ObjectNotFound) as exc:
+                unit.state, unit.reason = "Failed", str(exc)
+                return self._fail(job, epoch, f"failed to import file {unit.name}: {exc}")
+            unit.total_rows = len(unit.rows)
+            unit.state = "Importing"
+            total += unit.total_rows
+        self._set(job, epoch, total_rows=total, state="Importing")
+        if not self._sleep(epoch):
+            return
+        # 2. insert, step by step, so progress by rows is observable
+        top = 80 if milvus else 100
+        inserted_ids: list[Any] = []
+        done = 0
+
+        def injected(progress: float, unit: FileUnit | None = None) -> bool:
+            if job.fail_at_percent is None or progress < job.fail_at_percent:
+                return False
+            self.collections.delete_ids(job.db, job.collection, inserted_ids)
+            what = f"failed to import file {unit.name}: " if unit else ""
+            if unit:
+                unit.state, unit.reason = "Failed", f"injected failure at {job.fail_at_percent:g}%"
+            self._fail(job, epoch, f"{what}injected failure at {job.fail_at_percent:g}%")
+            return True
+
+        try:
+            if job.partition:
+                self.collections.ensure_partition(job.db, job.collection, job.partition)
+            for unit in units:
+                step = max(1, -(-len(unit.rows) // self.import_steps))
+                for start in range(0, len(unit.rows), step):
+                    batch = unit.rows[start : start + step]
+                    progress = int((done + len(batch)) * top / max(total, 1))
+                    if injected(progress, unit):
+                        return
+                    if not self._alive(epoch):
+                        self.collections.delete_ids(job.db, job.collection, inserted_ids)
+                        return
+                    inserted_ids.extend(self.collections.insert(job.db, job.collection, batch, job.partition))
+                    done += len(batch)
+                    unit.imported_rows += len(batch)
+                    self._set(job, epoch, imported_rows=done, progress=progress)
+                    if not self._sleep(epoch):
+                        self.collections.delete_ids(job.db, job.collection, inserted_ids)
+                        return
+                unit.state = "Completed"
+                unit.rows = []
+        except Exception as exc:
+            self.collections.delete_ids(job.db, job.collection, inserted_ids)
+            return self._fail(job, epoch, f"failed to insert rows: {type(exc).__name__}: {exc}")
+        if milvus:
+            for state, progress in (("Sorting", 85), ("IndexBuilding", 90)):
+                if injected(progress):
+                    return
+                self._set(job, epoch, state=state, progress=progress)
+                if not self._sleep(epoch):
+                    self.collections.delete_ids(job.db, job.collection, inserted_ids)
+                    return
+        if injected(100):
+            return
+        for unit in units:
+            unit.state = "Completed"
+        self._set(job, epoch, state="Completed", progress=100, complete_time=_now_iso())
