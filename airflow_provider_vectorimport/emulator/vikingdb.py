@@ -379,7 +379,7 @@ class VikingDBEmulator:
         collection = params.get("collection_name")
         if not isinstance(collection, str) or not collection:
             return self._error(1000003, "task_params.collection_name is required")
-        if not self.backend.has_collection(collection) and task_type != "data_import":
+        if not self.backend.has_collection(collection):
             return self._error(1000005, collection)
         if task_type in ("data_import", "data_export"):
             tos_path = params.get("tos_path")

@@ -1,0 +1,422 @@
+"""Export a VikingDB collection to TOS, or import TOS files into it, as a VikingDB task.
+
+Both operators validate their arguments before any request, create the task (or, on a retry,
+reattach to the task an earlier try created), push the task id (XCom ``vikingdb_task_id``) and the
+console URL (XCom ``console_url``) at once, then optionally wait -- deferred to the triggerer by
+default when ``[operators] default_deferrable`` is set, else polling -- and return a JSON-able
+summary saying where the files are (``tos_path`` / ``tos_uri`` and, when the service lists them,
+``files``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_vectorimport.exceptions import ConfigurationError, JobFailedError, NotFoundError
+from airflow_provider_vectorimport.hooks.vikingdb import VikingDBHook
+from airflow_provider_vectorimport.links import CONSOLE_URL_KEY, VikingDBTaskLink
+from airflow_provider_vectorimport.models import JobState, VikingDBTask
+from airflow_provider_vectorimport.triggers.vikingdb import CONFIRM_HINT, VikingDBTaskTrigger
+from airflow_provider_vectorimport.utils import default_deferrable, get_task_state, set_task_state
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+STATE_KEY = "vikingdb_task_id"
+TASK_ID_XCOM_KEY = "vikingdb_task_id"
+FILE_TYPES = ("parquet", "json")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+
+
+# --- validation (pure; raises ConfigurationError naming the bad argument) -------------------------
+def validate_collection_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigurationError(f"collection_name must be a non-empty string, got {name!r}")
+    return name.strip()
+
+
+def validate_tos_path(tos_path: Any) -> str:
+    """``bucket/prefix`` (the VikingDB form), not a URL; returns it without a leading slash."""
+    if not isinstance(tos_path, str) or not tos_path.strip():
+        raise ConfigurationError(f"tos_path must be 'bucket/prefix', got {tos_path!r}")
+    value = tos_path.strip()
+    if "://" in value or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", value):
+        raise ConfigurationError(
+            f"tos_path must be 'bucket/prefix', not a URL: {tos_path!r} "
+            "(drop the scheme and endpoint, e.g. 'my-bucket/exports/2024')"
+        )
+    if value.startswith("/"):
+        raise ConfigurationError(f"tos_path {tos_path!r} has no bucket: it must start with the bucket name")
+    bucket = value.split("/", 1)[0]
+    if not _BUCKET_RE.match(bucket):
+        raise ConfigurationError(
+            f"tos_path {tos_path!r}: {bucket!r} is not a valid TOS bucket name "
+            "(3-63 lowercase letters, digits and hyphens)"
+        )
+    return value
+
+
+def validate_file_type(file_type: Any) -> str:
+    value = str(file_type or "").strip().lower()
+    if value not in FILE_TYPES:
+        raise ConfigurationError(f"file_type must be one of {', '.join(FILE_TYPES)}, got {file_type!r}")
+    return value
+
+
+def validate_filter(flt: Any, export_all: Any) -> dict[str, Any] | None:
+    """A JSON object (dict or JSON text), exclusive with ``export_all``; one of them is required."""
+    if isinstance(flt, str):
+        text = flt.strip()
+        if not text:
+            flt = None
+        else:
+            try:
+                flt = json.loads(text)
+            except ValueError as exc:
+                raise ConfigurationError(f"filter is not valid JSON: {exc} in {text[:80]!r}") from None
+    if flt is not None and not isinstance(flt, Mapping):
+        raise ConfigurationError(f'filter must be a JSON object like {{"city": ["beijing"]}}, got {flt!r}')
+    if not isinstance(export_all, bool):
+        raise ConfigurationError(f"export_all must be True or False, got {export_all!r}")
+    if flt and export_all:
+        raise ConfigurationError(
+            "give either filter or export_all=True, not both (export_all ignores the filter)"
+        )
+    if not flt and not export_all:
+        raise ConfigurationError("give a filter (a JSON object) or export_all=True")
+    return dict(flt) if flt else None
+
+
+def _is_literal(*values: Any) -> bool:
+    """True when every value is known now: no Jinja template, no XComArg / mapped argument."""
+    for value in values:
+        if isinstance(value, str):
+            if "{{" in value or "{%" in value:
+                return False
+        elif not isinstance(value, Mapping | bool | int | float | type(None)):
+            return False
+    return True
+
+
+def task_summary(task: VikingDBTask, **extra: Any) -> dict[str, Any]:
+    """The JSON-able summary returned to XCom: small, no sampled rows, no raw payload, no secrets."""
+    params = task.task_params
+    tos_path = params.get("tos_path")
+    info = task.raw.get("process_info") if isinstance(task.raw.get("process_info"), Mapping) else {}
+    summary = {
+        "task_id": task.task_id,
+        "task_type": task.task_type,
+        "status": task.raw_status,
+        "state": task.state.value,
+        "collection_name": params.get("collection_name"),
+        "tos_path": tos_path,
+        "tos_uri": f"tos://{tos_path}" if tos_path else None,
+        "file_type": params.get("file_type"),
+        "files": list(info.get("files") or []),
+        "progress": task.progress,
+        "total_data_count": task.total_data_count,
+        "scan_data_count": task.scan_data_count,
+        "total_filter_count": task.total_filter_count,
+        "sampled_rows": len(task.sampled_data),
+        "sampled_timestamp": task.sampled_timestamp,
+        "err_msg": task.err_msg,
+        "create_time": task.create_time,
+        "update_time": task.update_time,
+    }
+    summary.update(extra)
+    return summary
+
+
+def raise_for_task(task: VikingDBTask, *, fail_on_confirm: bool = False) -> None:
+    if task.state is JobState.FAILED:
+        raise JobFailedError(
+            f"VikingDB {task.task_type} task {task.task_id} failed: {task.err_msg or 'no err_msg given'}",
+            job_id=task.task_id,
+            summary=task.to_dict(),
+        )
+    if fail_on_confirm and task.state is JobState.NEEDS_CONFIRMATION:
+        raise JobFailedError(
+            f"VikingDB task {task.task_id} needs a manual confirmation (fail_on_confirm=True)",
+            job_id=task.task_id,
+            summary=task.to_dict(),
+        )
+
+
+class _VikingDBTaskOperator(BaseOperator):
+    """Shared create / reattach / wait logic of the export and import operators."""
+
+    task_type: str = ""
+    operator_extra_links = (VikingDBTaskLink(),)
+    ui_color = "#7e57c2"
+
+    def __init__(
+        self,
+        *,
+        collection_name: str,
+        tos_path: str,
+        file_type: str = "parquet",
+        vikingdb_conn_id: str = VikingDBHook.default_conn_name,
+        wait_for_completion: bool = True,
+        deferrable: bool = default_deferrable(),
+        poll_interval: float = 30.0,
+        timeout: float = 24 * 3600,
+        reattach_on_retry: bool = True,
+        reattach_window: float = 24 * 3600,
+        fail_on_confirm: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collection_name = collection_name
+        self.tos_path = tos_path
+        self.file_type = file_type
+        self.vikingdb_conn_id = vikingdb_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = float(poll_interval)
+        self.timeout = float(timeout)
+        self.reattach_on_retry = reattach_on_retry
+        self.reattach_window = float(reattach_window)
+        self.fail_on_confirm = fail_on_confirm
+        if self.poll_interval <= 0:
+            raise ConfigurationError(f"poll_interval must be > 0, got {poll_interval!r}")
+
+    def _validate_early(self, *values: Any) -> None:
+        """Fail at DAG parse time when every argument is already known (nothing templated)."""
+        if _is_literal(self.collection_name, self.tos_path, self.file_type, *values):
+            self.task_params()
+
+    # -- subclass API
+    def task_params(self) -> dict[str, Any]:
+        """Validated ``task_params`` for ``/api/task/create`` (raises ConfigurationError)."""
+        raise NotImplementedError
+
+    @property
+    def hook(self) -> VikingDBHook:
+        if getattr(self, "_hook", None) is None:
+            self._hook = VikingDBHook(self.vikingdb_conn_id)
+        return self._hook
+
+    # -- execution
+    def execute(self, context: Context) -> dict[str, Any]:
+        params = self.task_params()  # before any request
+        hook = self.hook
+        task = self._reattach(context, params)
+        reattached = task is not None
+        if task is None:
+            task_id = hook.create_task(self.task_type, params)
+            set_task_state(context, STATE_KEY, task_id)
+            self.log.info(
+                "Created VikingDB %s task %s on %s", self.task_type, task_id, params["collection_name"]
+            )
+        else:
+            task_id = task.task_id
+        self._reattached = reattached
+        ti = context["ti"]
+        ti.xcom_push(key=TASK_ID_XCOM_KEY, value=task_id)
+        ti.xcom_push(key=CONSOLE_URL_KEY, value=hook.console_url(params["collection_name"], task_id))
+
+        current = hook.get_task(task_id)
+        self._log_task(current)
+        if not self.wait_for_completion:
+            return self._summary(current, waited=False)
+        if current.is_terminal:
+            return self._finish(current)
+        end_time = time.time() + self.timeout
+        if self.deferrable:
+            self.defer(
+                trigger=VikingDBTaskTrigger(
+                    conn_id=self.vikingdb_conn_id,
+                    job_id=task_id,
+                    poll_interval=self.poll_interval,
+                    end_time=end_time,
+                    fail_on_confirm=self.fail_on_confirm,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.timeout + 60),
+            )
+        while True:
+            raise_for_task(current, fail_on_confirm=self.fail_on_confirm)
+            if time.time() >= end_time:
+                raise AirflowException(
+                    f"VikingDB task {task_id} still {current.raw_status} after {self.timeout:.0f}s; "
+                    "it keeps running on the service"
+                )
+            time.sleep(min(self.poll_interval, max(0.0, end_time - time.time())))
+            current = hook.get_task(task_id)
+            self._log_task(current)
+            if current.is_terminal:
+                return self._finish(current)
+
+    def _log_task(self, task: VikingDBTask) -> None:
+        self.log.info("%s", task.describe())
+        if task.state is JobState.NEEDS_CONFIRMATION:
+            self.log.warning(CONFIRM_HINT.format(task_id=task.task_id))
+
+    def _created_after(self, context: Context) -> float:
+        dag_run = context.get("dag_run") if hasattr(context, "get") else None
+        start = getattr(dag_run, "start_date", None)
+        if start is not None:
+            return start.timestamp() - 300  # allow for clock skew with the service
+        return time.time() - self.reattach_window
+
+    def _reattach(self, context: Context, params: Mapping[str, Any]) -> VikingDBTask | None:
+        """The task an earlier try of this task instance created, if it did not fail."""
+        if not self.reattach_on_retry:
+            return None
+        stored = get_task_state(context, STATE_KEY)
+        if stored:
+            try:
+                task = self.hook.get_task(str(stored))
+            except NotFoundError:
+                self.log.warning("Task %s of an earlier try no longer exists: creating a new one", stored)
+                return None
+            if task.state is JobState.FAILED:
+                self.log.warning(
+                    "Task %s of an earlier try failed (%s): creating a new one", task.task_id, task.err_msg
+                )
+                return None
+            self.log.info("Reattaching to task %s from an earlier try (%s)", task.task_id, task.raw_status)
+            return task
+        try_number = getattr(context["ti"], "try_number", 1) or 1
+        if try_number <= 1:
+            return None
+        task = self.hook.find_task(
+            collection_name=params["collection_name"],
+            task_type=self.task_type,
+            params=params,
+            created_after=self._created_after(context),
+        )
+        if task is not None and task.state is not JobState.FAILED:
+            self.log.info("Retry %d: reattaching to task %s (%s)", try_number, task.task_id, task.raw_status)
+            set_task_state(context, STATE_KEY, task.task_id)
+            return task
+        return None
+
+    def _summary(self, task: VikingDBTask, **extra: Any) -> dict[str, Any]:
+        return task_summary(
+            task,
+            console_url=self.hook.console_url(task.task_params.get("collection_name"), task.task_id),
+            reattached=getattr(self, "_reattached", None),
+            **extra,
+        )
+
+    def _finish(self, task: VikingDBTask) -> dict[str, Any]:
+        self.log.info("Finished: %s", task.describe())
+        raise_for_task(task)
+        return self._summary(task)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        if not isinstance(event, Mapping) or "status" not in event:
+            raise AirflowException(f"Unexpected trigger event: {event!r}")
+        status, task_id = event["status"], event.get("job_id")
+        if status in ("success", "failed") and task_id:
+            task = self.hook.get_task(str(task_id))  # full details (files) after the event
+            if status == "failed" and task.state is not JobState.FAILED:
+                raise_for_task(task, fail_on_confirm=True)
+                raise JobFailedError(f"VikingDB task {task_id}: {event.get('message')}", job_id=str(task_id))
+            return self._finish(task)
+        if status == "timeout":
+            raise AirflowException(
+                f"VikingDB task {task_id} did not finish within {self.timeout:.0f}s: {event.get('message')}"
+            )
+        if status == "error":
+            raise AirflowException(f"Waiting for VikingDB task {task_id} failed: {event.get('message')}")
+        raise AirflowException(f"Unexpected trigger event: {event!r}")
+
+    def on_kill(self) -> None:
+        self.log.warning("Task killed; the VikingDB task (if created) keeps running on the service")
+
+
+class VikingDBExportOperator(_VikingDBTaskOperator):
+    """Export a collection (or the rows matching ``filter``) to TOS as parquet or json files.
+
+    :param collection_name: the collection (templated).
+    :param tos_path: ``bucket/prefix`` where the files land (templated); not a URL.
+    :param file_type: ``parquet`` (default) or ``json``.
+    :param filter: rows to export, ``{field: [allowed values]}`` (AND of fields), as a dict or JSON
+        text (templated); exclusive with ``export_all``.
+    :param export_all: export every row.
+    :param vikingdb_conn_id: the ``vikingdb`` connection.
+    :param wait_for_completion: wait until the task is ``done`` / ``fail`` (default True).
+    :param deferrable: free the worker while waiting (default ``[operators] default_deferrable``).
+    :param poll_interval: seconds between polls; :param timeout: seconds to wait.
+    :param reattach_on_retry: a retry reattaches to the task an earlier try created (task state,
+        then ``list_tasks`` matched by collection, type, params and create time) instead of creating
+        a duplicate.
+    :param fail_on_confirm: fail instead of waiting when the task asks for a manual confirmation.
+    """
+
+    task_type = "data_export"
+    template_fields: Sequence[str] = ("collection_name", "tos_path", "file_type", "filter")
+    template_fields_renderers = {"filter": "json"}
+
+    def __init__(
+        self,
+        *,
+        collection_name: str,
+        tos_path: str,
+        file_type: str = "parquet",
+        filter: Mapping[str, Any] | str | None = None,
+        export_all: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(collection_name=collection_name, tos_path=tos_path, file_type=file_type, **kwargs)
+        self.filter = filter
+        self.export_all = export_all
+        self._validate_early(filter)
+
+    def task_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "collection_name": validate_collection_name(self.collection_name),
+            "tos_path": validate_tos_path(self.tos_path),
+            "file_type": validate_file_type(self.file_type),
+        }
+        flt = validate_filter(self.filter, self.export_all)
+        if flt is not None:
+            params["filter"] = flt
+        else:
+            params["export_all"] = True
+        return params
+
+
+class VikingDBImportOperator(_VikingDBTaskOperator):
+    """Import parquet / json files under a TOS ``bucket/prefix`` into a collection.
+
+    :param ignore_error: skip bad rows instead of failing the task (the service's ``ignore_error``).
+
+    The other parameters are those of :class:`VikingDBExportOperator` (without ``filter``/``export_all``).
+    """
+
+    task_type = "data_import"
+    template_fields: Sequence[str] = ("collection_name", "tos_path", "file_type")
+
+    def __init__(
+        self,
+        *,
+        collection_name: str,
+        tos_path: str,
+        file_type: str = "parquet",
+        ignore_error: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(collection_name=collection_name, tos_path=tos_path, file_type=file_type, **kwargs)
+        if not isinstance(ignore_error, bool):
+            raise ConfigurationError(f"ignore_error must be True or False, got {ignore_error!r}")
+        self.ignore_error = ignore_error
+        self._validate_early()
+
+    def task_params(self) -> dict[str, Any]:
+        return {
+            "collection_name": validate_collection_name(self.collection_name),
+            "tos_path": validate_tos_path(self.tos_path),
+            "file_type": validate_file_type(self.file_type),
+            "ignore_error": self.ignore_error,
+        }
