@@ -387,6 +387,7 @@ def plan_from_path(path: str | os.PathLike[str]) -> UploadPlan:
             files.append(LocalFile(str(full), full.relative_to(root).as_posix(), full.stat().st_size))
     if not files:
         raise ConfigurationError(f"local folder is empty (no files to upload): {root}")
+    files.sort(key=lambda f: f.rel)
     groups: list[dict[str, Any]] = []
     npy_groups: dict[str, list[str]] = {}
     for f in files:
