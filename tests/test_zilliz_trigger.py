@@ -117,3 +117,17 @@ async def test_non_retryable_error_is_one_error_event(service):
     assert [e.payload["status"] for e in events] == ["error"]
     assert "No jobId record found" in events[0].payload["message"]
     assert API_KEY not in json.dumps(events[0].payload)
+
+
+async def test_trigger_never_uses_the_sync_connection_lookup(service, monkeypatch):
+    """In the triggerer a sync ``get_connection`` blocks the event loop (or fails, Airflow #55799):
+    the trigger must only use the common-compat async helpers."""
+    from airflow.sdk import BaseHook
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("sync get_connection called from a trigger")
+
+    monkeypatch.setattr(BaseHook, "get_connection", classmethod(forbidden))
+    service.script("POST", PATH, progress("Completed", 100))
+    events = await collect(trigger())
+    assert [e.payload["status"] for e in events] == ["success"]
