@@ -101,7 +101,13 @@ def _is_literal(*values: Any) -> bool:
         if isinstance(value, str):
             if "{{" in value or "{%" in value:
                 return False
-        elif not isinstance(value, Mapping | bool | int | float | type(None)):
+        elif isinstance(value, Mapping):
+            if not _is_literal(*value.keys(), *value.values()):
+                return False
+        elif isinstance(value, list | tuple):
+            if not _is_literal(*value):
+                return False
+        elif not isinstance(value, bool | int | float | type(None)):
             return False
     return True
 
