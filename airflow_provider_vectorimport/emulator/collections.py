@@ -270,11 +270,18 @@ class CollectionStore:
         return out
 
     def close(self) -> None:
+        """Close the client and stop this data dir's Milvus Lite server (it runs in-process)."""
         with self._lock:
             try:
                 self._client.close()
             except Exception:  # pragma: no cover - best effort at shutdown
-                log.debug("closing Milvus Lite failed", exc_info=True)
+                log.debug("closing the Milvus Lite client failed", exc_info=True)
+            try:
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(str(self.data_dir / "emulator.db"))
+            except Exception:  # pragma: no cover - other milvus-lite versions
+                log.debug("stopping the Milvus Lite server failed", exc_info=True)
 
 
 def _plain(row: Any) -> dict[str, Any]:

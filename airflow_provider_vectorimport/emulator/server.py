@@ -103,6 +103,16 @@ class AdminService:
         return Response(404, {"code": 404, "message": f"no admin route {request.method} {request.path}"})
 
 
+class VikingDBPingService:
+    """``GET /api/viking_db/data/ping``: the volcengine SDK's ``VikingDBService()`` pings the host
+    when constructed (the task API itself lives in ``emulator/vikingdb.py``)."""
+
+    def handle(self, request: Request) -> Response | None:
+        if request.path.rstrip("/") != "/api/viking_db/data/ping":
+            return None
+        return Response(200, {"code": 0, "message": "success", "request_id": "emulator-ping"})
+
+
 class Emulator:
     """A running local Zilliz Cloud / Milvus / VikingDB emulator (start() or a ``with`` block)."""
 
@@ -195,6 +205,7 @@ class Emulator:
             pace_seconds=self.config.pace_seconds,
         )
         self._http.add_service(self.vikingdb)
+        self._http.add_service(VikingDBPingService())
         self.vikingdb_mounted = True
 
     def stop(self) -> None:
