@@ -260,3 +260,21 @@ def test_sensor_deferrable_and_timeout(service):
         s.execute_complete(context(FakeTI()), {"status": "timeout", "job_id": "job-1"})
     with pytest.raises(AirflowSkipException):
         sensor(deferrable=True, soft_fail=True).execute_complete(context(FakeTI()), {"status": "timeout"})
+
+
+def test_openlineage_inputs_and_output_rows(service):
+    pytest.importorskip("airflow.providers.openlineage")
+    service.script("POST", CREATE, ok({"jobId": "job-1"}))
+    service.script("POST", PROGRESS, job("Completed", 100, rows=321))
+    op = operator(
+        object_url=None, object_urls=[["s3://bucket/data/a.parquet"], ["s3://bucket/data/b.parquet"]]
+    )
+    op.execute(context(FakeTI(), Store()))
+    lineage = op.get_openlineage_facets_on_complete(None)
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [
+        ("s3://bucket", "data/a.parquet"),
+        ("s3://bucket", "data/b.parquet"),
+    ]
+    (out,) = lineage.outputs
+    assert (out.namespace, out.name) == ("zilliz://in01-op", "default.articles")
+    assert out.facets["outputStatistics"].rowCount == 321

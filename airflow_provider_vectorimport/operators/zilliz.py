@@ -274,6 +274,7 @@ class ZillizImportOperator(BaseOperator):
 
     def _finish(self, context: Context, job: ImportJob) -> dict[str, Any]:
         self.log.info("Finished: %s", job.describe())
+        self._finished_job = job
         raise_for_job(job, fail_on_empty=self.fail_on_empty)
         return job_summary(
             job,
@@ -295,6 +296,31 @@ class ZillizImportOperator(BaseOperator):
                 f"Import job {job_id} did not finish within {self.timeout:.0f}s: {event.get('message')}"
             )
         raise AirflowException(f"Waiting for import job {job_id} failed: {event.get('message')}")
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Inputs: the imported objects; output: the collection, with the rows imported."""
+        from urllib.parse import urlsplit
+
+        from airflow_provider_vectorimport.lineage import object_dataset, operator_lineage
+
+        config = self.hook.config
+        files, urls = self._files_arg()
+        host = urlsplit(config.base_url).netloc
+        if config.flavour == "milvus":
+            collection_ns, storage_ns = f"milvus://{host}", f"milvus://{host}/storage"
+        else:
+            collection_ns, storage_ns = (
+                f"zilliz://{config.cluster_id}",
+                f"zilliz://{config.cluster_id}/storage",
+            )
+        inputs = [object_dataset(f, default_namespace=storage_ns) for f in self._wanted_files(files, urls)]
+        db = self.db_name or config.db_name or "default"
+        job = getattr(self, "_finished_job", None)
+        return operator_lineage(
+            inputs,
+            [(collection_ns, f"{db}.{self.collection_name}")],
+            output_rows=job.imported_rows if job is not None else None,
+        )
 
     def on_kill(self) -> None:
         # Zilliz/Milvus have no cancel for import jobs in the documented APIs; say so instead of pretending.
