@@ -1,0 +1,321 @@
+"""``prepare_files``: inputs -> schema-checked import files + a manifest, in bounded memory."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import uuid
+from typing import Any
+
+import pyarrow as pa
+
+from airflow_provider_vectorimport.exceptions import ConfigurationError
+from airflow_provider_vectorimport.prepare.errors import PrepareError, TooManyErrors
+from airflow_provider_vectorimport.prepare.readers import (
+    DEFAULT_BLOCK_BYTES,
+    Batch,
+    InputError,
+    iter_batches,
+    resolve_inputs,
+)
+from airflow_provider_vectorimport.prepare.schema import CollectionSchema
+from airflow_provider_vectorimport.prepare.validation import (
+    Context,
+    DuplicateChecker,
+    ErrorSink,
+    JSONDecodeError,
+    NeedRowCheck,
+    conform_table,
+    json_loads,
+    normalize_rows,
+)
+from airflow_provider_vectorimport.prepare.writers import WRITERS
+
+FORMATS = ("parquet", "numpy", "json", "jsonl")
+MODES = ("fail_fast", "collect")
+GiB = 1 << 30
+
+# Service limits (see the issue): bytes per file / per NumPy folder, import units and bytes per request.
+LIMITS: dict[str, dict[str, Any]] = {
+    "milvus": {"max_unit_bytes": 16 * GiB, "max_units_per_request": 1024, "max_request_bytes": None},
+    "zilliz": {
+        "max_unit_bytes": 100 * GiB,
+        "max_unit_bytes_numpy": 10 * GiB,
+        "max_units_per_request": 1024,
+        "max_units_per_request_json": 1,  # the v1 API takes one JSON file per job
+        "max_request_bytes": 100 * GiB,
+    },
+}
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(value: int | str) -> int:
+    """``512MB`` / ``1GiB`` / ``64k`` / ``1048576`` -> bytes (binary multiples)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    else:
+        m = _SIZE.match(str(value))
+        if not m:
+            raise ConfigurationError(f"bad size {value!r}: use e.g. 512MB, 1GB, 64KB or a number of bytes")
+        unit = (m.group(2) or "").lower()[:1]
+        size = int(float(m.group(1)) * _UNITS[unit])
+    if size <= 0:
+        raise ConfigurationError(f"size must be positive, got {value!r}")
+    return size
+
+
+def prepare_files(
+    inputs: Any,
+    schema: CollectionSchema | dict[str, Any] | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    format: str = "parquet",
+    chunk_size: int | str = "512MB",
+    mode: str = "fail_fast",
+    max_errors: int = 100,
+    target: str = "milvus",
+    input_format: str | None = None,
+    check_duplicates: bool = False,
+    overwrite: bool = False,
+    block_size: int | str = DEFAULT_BLOCK_BYTES,
+) -> dict[str, Any]:
+    """Check ``inputs`` against ``schema`` and write import files under ``out_dir``.
+
+    ``inputs``: paths (files, directories, globs) of ``.json`` (``{"rows": [...]}`` or an array),
+    ``.jsonl``, ``.csv`` or ``.parquet``; Arrow tables; pandas DataFrames; iterables of row dicts;
+    or a list of those. Output is chunked at ``chunk_size`` (capped by the ``target`` service's
+    per-file limit). Nothing is left in ``out_dir`` unless the whole input is valid: files are
+    written to a staging directory next to it and renamed at the end.
+
+    Returns the manifest (see the package docs); raises :class:`PrepareError` listing bad rows
+    (file, row, field, message), :class:`ConfigurationError` for bad arguments or schema.
+    """
+    if format not in FORMATS:
+        raise ConfigurationError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if mode not in MODES:
+        raise ConfigurationError(f"mode must be 'fail_fast' or 'collect', got {mode!r}")
+    if target not in LIMITS:
+        raise ConfigurationError(f"target must be 'milvus' or 'zilliz', got {target!r}")
+    if int(max_errors) < 1:
+        raise ConfigurationError("max_errors must be at least 1")
+    chunk_bytes = parse_size(chunk_size)
+    block_bytes = max(1 << 16, parse_size(block_size))
+    coll = CollectionSchema.load(schema)
+    if format == "numpy":
+        for f in coll.data_fields:
+            if f.data_type in ("Array", "SparseFloatVector"):
+                raise ConfigurationError(
+                    f"field {f.name!r}: {f.data_type} fields cannot be written as NumPy files "
+                    "(the services do not read them from .npy); use format='parquet'"
+                )
+    limits = LIMITS[target]
+    unit_cap = limits.get(f"max_unit_bytes_{format}", limits["max_unit_bytes"])
+    chunk_bytes = min(chunk_bytes, int(unit_cap * 0.9))
+    sources = resolve_inputs(inputs, input_format)
+
+    out = os.path.abspath(os.fspath(out_dir))
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigurationError(f"out_dir {out} exists and is not a directory")
+    if os.path.isdir(out) and os.listdir(out) and not overwrite:
+        raise ConfigurationError(f"out_dir {out} is not empty (pass overwrite=True to replace it)")
+    parent = os.path.dirname(out)
+    os.makedirs(parent, exist_ok=True)
+    staging = os.path.join(parent, f".{os.path.basename(out)}.tmp-{uuid.uuid4().hex[:12]}")
+    os.makedirs(staging)
+
+    wide = format in ("json", "jsonl")
+    ctx = Context(
+        schema=coll, wide_floats=wide, allow_nulls=format != "numpy", check_duplicates=check_duplicates
+    )
+    sink = ErrorSink(mode, max_errors)
+    arrow_schema = coll.arrow_schema(wide_floats=wide)
+    writer = WRITERS[format](staging, coll, arrow_schema)
+    dups = DuplicateChecker(coll.primary.name) if check_duplicates and not coll.auto_id else None
+    groups: list[dict[str, Any]] = []
+    chunk_open = False
+    size_factor = 2.5 if wide else 1.0
+    success = False
+    try:
+        try:
+            for kind, obj, label in sources:
+                for batch in iter_batches(kind, obj, label, block_bytes):
+                    table = _process(batch, ctx, sink, arrow_schema)
+                    if table is not None and dups is not None:
+                        if dups.check(table, sink, batch.source, batch.first_row):
+                            table = None
+                    if table is None or sink.errors:
+                        continue  # keep validating (collect mode), write nothing more
+                    # write, rolling over to a new chunk at chunk_bytes
+                    per_row = max(1.0, table.nbytes * size_factor / max(1, table.num_rows))
+                    start = 0
+                    while start < table.num_rows:
+                        if chunk_open and writer.size() >= chunk_bytes:
+                            groups.append(writer.close())
+                            chunk_open = False
+                        if not chunk_open:
+                            writer.open(len(groups))
+                            chunk_open = True
+                        room = chunk_bytes - writer.size()
+                        take = max(1, int(room // per_row))
+                        writer.write(table.slice(start, take))
+                        start += take
+        except InputError as exc:
+            try:
+                sink.add(exc.source, exc.row, None, exc.message)
+            except TooManyErrors:
+                pass
+        except TooManyErrors:
+            pass
+        if sink.errors:
+            raise PrepareError(sink.errors, truncated=sink.truncated)
+        if chunk_open:
+            groups.append(writer.close())
+            chunk_open = False
+        if os.path.isdir(out):
+            shutil.rmtree(out)
+        os.rename(staging, out)
+        success = True
+    finally:
+        if chunk_open:
+            try:
+                writer.close()
+            except Exception:
+                pass
+        if not success:
+            shutil.rmtree(staging, ignore_errors=True)
+    return build_manifest(groups, out, format, coll, target)
+
+
+def _process(batch: Batch, ctx: Context, sink: ErrorSink, arrow_schema: pa.Schema) -> pa.Table | None:
+    """One batch -> output table (vectorised), falling back to rows to name errors exactly."""
+    if batch.lines is not None:
+        table = _parse_lines_fast(batch, ctx)
+        if table is not None:
+            result = _conform(table, ctx, sink, batch)
+            if result is not _FALLBACK:
+                return result
+        rows: list[Any] = []
+        for i, line in enumerate(batch.lines.split(b"\n")):
+            try:
+                rows.append(json_loads(line))
+            except JSONDecodeError as exc:
+                sink.add(batch.source, batch.first_row + i, None, f"malformed JSON: {exc}")
+                rows.append(_BAD_ROW)
+        return _rows(rows, ctx, sink, batch)
+    if batch.table is not None:
+        result = _conform(batch.table, ctx, sink, batch)
+        if result is not _FALLBACK:
+            return result
+        return _rows(batch.table.to_pylist(), ctx, sink, batch)
+    return _rows(batch.rows or [], ctx, sink, batch)
+
+
+_FALLBACK = object()
+_BAD_ROW = object()
+
+
+def _rows(rows: list[Any], ctx: Context, sink: ErrorSink, batch: Batch) -> pa.Table | None:
+    bad = [i for i, r in enumerate(rows) if r is _BAD_ROW]
+    if bad:
+        # rows that do not parse are already reported; still check the others (collect mode)
+        keep = [(i, r) for i, r in enumerate(rows) if r is not _BAD_ROW]
+        for i, r in keep:
+            normalize_rows(
+                [r],
+                ctx,
+                sink,
+                batch.source,
+                batch.first_row + i,
+                text_cells=batch.text_cells,
+                json_text_strings=batch.json_text_strings,
+            )
+        return None
+    return normalize_rows(
+        rows,
+        ctx,
+        sink,
+        batch.source,
+        batch.first_row,
+        text_cells=batch.text_cells,
+        json_text_strings=batch.json_text_strings,
+    )
+
+
+def _conform(table: pa.Table, ctx: Context, sink: ErrorSink, batch: Batch) -> Any:
+    local = ErrorSink("collect", sink.limit)
+    try:
+        result = conform_table(table, ctx, local, batch.source, batch.first_row, text_cells=batch.text_cells)
+    except NeedRowCheck:
+        return _FALLBACK
+    except TooManyErrors:
+        result = None
+    for e in local.errors:
+        sink.add(e.file, e.row, e.field, e.message)
+    return result
+
+
+def _parse_lines_fast(batch: Batch, ctx: Context) -> pa.Table | None:
+    """pyarrow's JSON reader with the schema's column types; None when the fast path cannot apply."""
+    import pyarrow.json as pj
+
+    coll = ctx.schema
+    if coll.enable_dynamic_field or any(
+        f.data_type in ("JSON", "SparseFloatVector") for f in coll.data_fields
+    ):
+        return None
+    fields = [pa.field(f.name, f.arrow_type(ctx.wide_floats)) for f in coll.data_fields]
+    block = max(1 << 22, batch.max_line + 64)
+    try:
+        table = pj.read_json(
+            io.BytesIO(batch.lines or b""),
+            read_options=pj.ReadOptions(block_size=block),
+            parse_options=pj.ParseOptions(
+                explicit_schema=pa.schema(fields), unexpected_field_behavior="error"
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows != batch.num_rows:
+        return None
+    return table
+
+
+def build_manifest(
+    groups: list[dict[str, Any]], root: str, fmt: str, coll: CollectionSchema, target: str
+) -> dict[str, Any]:
+    files: list[dict[str, Any]] = []
+    out_groups: list[dict[str, Any]] = []
+    for g in groups:
+        entries = g.pop("_entries", None) or g["files"]
+        files.extend(entries)
+        out_groups.append({"files": [e["path"] for e in entries], "rows": g["rows"], "bytes": g["bytes"]})
+    limits = LIMITS[target]
+    max_units = limits.get(f"max_units_per_request_{fmt}", limits["max_units_per_request"])
+    max_bytes = limits["max_request_bytes"]
+    requests: list[list[int]] = []
+    current: list[int] = []
+    current_bytes = 0
+    for i, g in enumerate(out_groups):
+        if current and (len(current) >= max_units or (max_bytes and current_bytes + g["bytes"] > max_bytes)):
+            requests.append(current)
+            current, current_bytes = [], 0
+        current.append(i)
+        current_bytes += g["bytes"]
+    if current:
+        requests.append(current)
+    return {
+        "format": fmt,
+        "root": root,
+        "schema_fingerprint": coll.fingerprint,
+        "total_rows": sum(g["rows"] for g in out_groups),
+        "total_bytes": sum(g["bytes"] for g in out_groups),
+        "groups": out_groups,
+        "files": files,
+        "target": target,
+        "columns": coll.output_columns(),
+        "requests": requests,
+    }

@@ -1,0 +1,94 @@
+"""``vectorimport prepare``: schema-checked import files + a manifest (printed as JSON on stdout).
+
+    vectorimport prepare --schema schema.json --format parquet --out ./out [--chunk-size 512MB] data.json ...
+
+Exit codes: 0 ok; 1 bad data (errors on stderr, one per line: file, row, field, message; nothing
+written); 2 bad arguments or schema.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from airflow_provider_vectorimport.exceptions import ConfigurationError
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``prepare`` sub-command to the ``vectorimport`` CLI."""
+    parser = subparsers.add_parser(
+        "prepare",
+        help="check data against a collection schema and write import files (Parquet/NumPy/JSON/JSONL)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_arguments(parser)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="files, directories or globs (.json .jsonl .csv .parquet)"
+    )
+    parser.add_argument("--schema", required=True, help="collection schema JSON file (Milvus REST v2 form)")
+    parser.add_argument("--format", default="parquet", choices=["parquet", "numpy", "json", "jsonl"])
+    parser.add_argument(
+        "--out", required=True, help="output directory (must be empty or absent, see --overwrite)"
+    )
+    parser.add_argument(
+        "--chunk-size", default="512MB", help="target size of one file / NumPy folder (default 512MB)"
+    )
+    parser.add_argument(
+        "--target", default="milvus", choices=["milvus", "zilliz"], help="service whose limits apply"
+    )
+    parser.add_argument("--mode", default="fail_fast", choices=["fail_fast", "collect"])
+    parser.add_argument("--max-errors", type=int, default=100, help="errors reported in collect mode")
+    parser.add_argument(
+        "--input-format", choices=["json", "jsonl", "csv", "parquet"], help="override the extension"
+    )
+    parser.add_argument("--check-duplicates", action="store_true", help="reject repeated primary keys")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+
+
+def run(args: argparse.Namespace) -> int:
+    from airflow_provider_vectorimport.prepare import PrepareError, prepare_files
+
+    try:
+        manifest = prepare_files(
+            args.inputs,
+            args.schema,
+            args.out,
+            format=args.format,
+            chunk_size=args.chunk_size,
+            mode=args.mode,
+            max_errors=args.max_errors,
+            target=args.target,
+            input_format=args.input_format,
+            check_duplicates=args.check_duplicates,
+            overwrite=args.overwrite,
+        )
+    except PrepareError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    json.dump(manifest, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="vectorimport prepare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    _add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
