@@ -14,7 +14,7 @@ import pytest
 
 from airflow_provider_vectorimport.exceptions import ConfigurationError
 from airflow_provider_vectorimport.prepare import CollectionSchema, PrepareError, parse_size, prepare_files
-from tests.prepare_helpers import ALL_TYPES_SCHEMA, DATA, expected, make_rows, numpy_schema, read_back
+from tests.test_prepare_helpers import ALL_TYPES_SCHEMA, DATA, expected, make_rows, numpy_schema, read_back
 
 
 def _write_inputs(tmp_path, rows, kind):
