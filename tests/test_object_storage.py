@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,34 @@ def test_hook_reads_aws_connection_conventions(monkeypatch, s3_endpoint, s3_clie
         "session_token": "hook-token-1",
     }
     assert _redact("sk=hook-secret-key-1 token=hook-token-1") == "sk=*** token=***"
-    # a real call through the client the hook builds
-    hook.get_client().put_object(Bucket=bucket, Key="k.txt", Body=b"v")
+    # a real call through the client the hook builds, carrying the temporary credentials' token
+    client = hook.get_client()
+    sent: list[dict[str, str]] = []
+    client.meta.events.register(
+        "before-send.s3",
+        lambda request, **_: sent.append(
+            {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
+        ),
+    )
+    client.put_object(Bucket=bucket, Key="k.txt", Body=b"v")
+    assert sent and sent[0]["X-Amz-Security-Token"] == "hook-token-1"
+    assert "Credential=testing-ak/" in str(sent[0]["Authorization"])
     assert s3_client.get_object(Bucket=bucket, Key="k.txt")["Body"].read() == b"v"
-    assert hook.test_connection()[0] is True
+    assert hook.test_connection() == (True, "Connection successfully tested")
+    # sweep of stale multipart uploads through the hook
+    s3_client.create_multipart_upload(Bucket=bucket, Key="exp/stale.bin")
+    s3_client.create_multipart_upload(Bucket=bucket, Key="other/stale.bin")
+    assert hook.abort_incomplete_uploads(bucket, "/exp/", older_than=timedelta(0)) == ["exp/stale.bin"]
+    assert [u["Key"] for u in s3_client.list_multipart_uploads(Bucket=bucket)["Uploads"]] == [
+        "other/stale.bin"
+    ]
+    # a connection whose default bucket does not exist fails its test with the bucket named
+    _set_conn(
+        monkeypatch, "nobucket", conn_type="aws", login="k", password="s",
+        extra={"endpoint_url": s3_endpoint, "region_name": "us-east-1", "bucket": "absent-bucket-1"},
+    )  # fmt: skip
+    ok, message = ObjectStorageHook("nobucket").test_connection()
+    assert not ok and "bucket 'absent-bucket-1' not found" in message
 
 
 def test_hook_vectorimport_s3_type_with_prefixed_extras(monkeypatch) -> None:

@@ -25,6 +25,7 @@ from airflow_provider_vectorimport.storage.transfer import (
     TransferOptions,
     abort_incomplete_uploads,
     download_prefix,
+    normalize_prefix,
     plan_from_manifest,
     plan_from_path,
     translate_client_error,
@@ -143,11 +144,16 @@ class ObjectStorageHook(BaseHook):
         }
 
     def test_connection(self) -> tuple[bool, str]:
+        """List the connection's default bucket (one key) or, without one, the account's buckets."""
+        bucket = self.default_bucket
         try:
-            self.get_client().list_buckets()
+            client = self.get_client()
+            if bucket:
+                client.list_objects_v2(Bucket=bucket, MaxKeys=1)
+            else:
+                client.list_buckets()
         except Exception as err:
-            bucket = self.default_bucket or "*"
-            return False, str(translate_client_error(err, bucket=bucket, action="list buckets"))
+            return False, str(translate_client_error(err, bucket=bucket or "*", action="list"))
         return True, "Connection successfully tested"
 
     # -- transfers ---------------------------------------------------------------------------------------
@@ -214,6 +220,7 @@ class ObjectStorageHook(BaseHook):
     ) -> list[str]:
         """Abort multipart uploads under the prefix initiated more than ``older_than`` ago."""
         bucket = self.resolve_bucket(bucket)
+        norm = normalize_prefix(prefix)
         return abort_incomplete_uploads(
-            self.get_client(), bucket, prefix, older_than=older_than, logger=self.log
+            self.get_client(), bucket, f"{norm}/" if norm else "", older_than=older_than, logger=self.log
         )
