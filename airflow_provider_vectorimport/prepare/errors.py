@@ -31,12 +31,15 @@ class RowError:
 
 class PrepareError(VectorImportError, ValueError):
     """The input data does not fit the schema; nothing was written. ``errors`` lists every problem found
-    (one in ``fail_fast`` mode, up to ``max_errors`` in ``collect`` mode)."""
+    (one in ``fail_fast`` mode, up to ``max_errors`` in ``collect`` mode; ``truncated``: reading
+    stopped at that limit, so more errors may follow)."""
 
     def __init__(self, errors: list[RowError], *, truncated: bool = False) -> None:
         self.errors = list(errors)
         self.truncated = truncated
-        lines = [f"{len(self.errors)} error(s) in the input{' (more not reported)' if truncated else ''}:"]
+        lines = [
+            f"{len(self.errors)} error(s) in the input{' (stopped there: more may follow)' if truncated else ''}:"
+        ]
         lines += [f"  - {e}" for e in self.errors]
         super().__init__("\n".join(lines))
 

@@ -265,7 +265,7 @@ def iter_json_array(path: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterat
                     raise InputError(
                         path,
                         row,
-                        f"malformed JSON: unexpected {tail.strip(_WS)[:20]!r} before the closing ']'",
+                        f"malformed JSON: unexpected {tail.strip(_WS)[:20].decode('utf-8', 'replace')!r} before the closing ']'",
                     )
                 rest = data[array_end + 1 :]
                 _check_trailer(fh, rest, wrapped, path, row)
@@ -303,7 +303,11 @@ def _check_trailer(fh: Any, rest: bytes, wrapped: bool, path: str, row: int) -> 
         tail = (tail + more).strip(_WS)
     expected = b"}" if wrapped else b""
     if tail != expected:
-        raise InputError(path, row, f"malformed JSON: unexpected content after the rows array: {tail[:30]!r}")
+        raise InputError(
+            path,
+            row,
+            f"malformed JSON: unexpected content after the rows array: {tail[:30].decode('utf-8', 'replace')!r}",
+        )
 
 
 # ---------------------------------------------------------------------------------------------

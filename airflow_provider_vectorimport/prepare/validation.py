@@ -67,6 +67,7 @@ class ErrorSink:
             raise TooManyErrors
         self.errors.append(RowError(file, row, field, message))
         if len(self.errors) >= self.limit:
+            self.truncated = True  # stopped at the limit: more errors may follow
             raise TooManyErrors
 
     def __bool__(self) -> bool:
