@@ -119,6 +119,10 @@ def test_hook_credential_errors(monkeypatch) -> None:
         ObjectStorageHook("empty").get_service_credentials()
     with pytest.raises(ConfigurationError, match="no bucket given and connection 'empty'"):
         ObjectStorageHook("empty").resolve_bucket(None)
+    with pytest.raises(
+        ConfigurationError, match="no object storage credentials found for bucket 'some-bucket'"
+    ):
+        ObjectStorageHook("empty", endpoint_url="http://127.0.0.1:9").download("some-bucket", "p", "/tmp/x")
     # the standard AWS credential chain still works for an empty aws_default-style connection
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ENVKEY")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret-3")

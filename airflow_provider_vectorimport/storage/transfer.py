@@ -139,11 +139,12 @@ class Progress:
         if due:
             self.logger.info("%s", self.line())
 
-    def file_done(self, *, skipped: bool) -> None:
+    def file_done(self, *, skipped: bool, size: int = 0) -> None:
         with self._lock:
             self.files_done += 1
-            if skipped:
+            if skipped:  # nothing to move for it: leave it out of the byte total
                 self.files_skipped += 1
+                self.total_bytes -= size
 
     @property
     def elapsed(self) -> float:
@@ -551,7 +552,7 @@ def upload_plan(
         current = existing.get(key)
         if current is not None and current["size"] == lf.size:
             if _same_object(client, bucket, key, lf, sha, current["etag"], options):
-                progress.file_done(skipped=True)
+                progress.file_done(skipped=True, size=lf.size)
                 return False
         args = {**(extra_args or {})}
         args["Metadata"] = {**args.get("Metadata", {}), SHA256_METADATA_KEY: sha}
@@ -721,7 +722,7 @@ def download_prefix(
         key, rel, meta = item
         dest = root / rel
         if dest.is_file() and check(dest, key, meta) is None:
-            progress.file_done(skipped=True)
+            progress.file_done(skipped=True, size=meta["size"])
             return {"key": key, "path": str(dest), "bytes": meta["size"], "skipped": True}
         dest.parent.mkdir(parents=True, exist_ok=True)
         _call(
