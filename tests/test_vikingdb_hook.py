@@ -259,3 +259,20 @@ async def test_async_hook(vdb):
         with pytest.raises(AuthenticationError):
             vdb.emulator.credentials[AK] = "rotated"
             await hook.get_task(task_id)
+
+
+def test_official_sdk_client_is_accepted_by_the_emulator(vdb):
+    """The other direction: the emulator's verification accepts what the official SDK signs."""
+    viking_db = pytest.importorskip("volcengine.viking_db")
+    from volcengine.viking_db.common import TaskType
+    from volcengine.viking_db.exception import UnauthorizedException
+
+    host = f"{vdb.server.host}:{vdb.server.port}"
+    sdk = viking_db.VikingDBService(host=host, region="cn-north-1", ak=AK, sk=SK, scheme="http")
+    task_id = sdk.create_task(TaskType.Data_export, {**EXPORT, "export_all": True})
+    assert VikingDBHook(vdb.conn_id).get_task(task_id).task_params["export_all"] is True
+    assert sdk.get_task(task_id).task_id == task_id
+    sdk.set_sk("wrong-secret")
+    with pytest.raises(UnauthorizedException) as err:
+        sdk.get_task(task_id)
+    assert err.value.code == 1000001

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from airflow_provider_vectorimport.emulator.core import Request, Response
 from airflow_provider_vectorimport.signing import SignatureError, verify_request
 
+PING = "/api/viking_db/data/ping"  # the volcengine SDK's VikingDBService() pings on construction
 ROUTES = ("/api/task/create", "/api/task/info", "/api/task/list", "/api/task/drop", "/api/task/update")
 TASK_TYPES = ("data_import", "data_export", "filter_delete", "filter_update")
 FILE_TYPES = ("parquet", "json")
@@ -329,9 +330,9 @@ class VikingDBEmulator:
         return self._envelope(code=code, message=message, status=status or default_status)
 
     def handle(self, request: Request) -> Response | None:
-        if request.path not in ROUTES:
+        if request.path not in ROUTES and request.path != PING:
             return None
-        if request.method != "POST":
+        if request.method != "POST" and request.path != PING:
             return self._error(1000003, f"{request.method} not allowed, use POST")
         try:
             verify_request(
@@ -350,6 +351,8 @@ class VikingDBEmulator:
             with self._lock:
                 self.requests.append((request.path, f"auth: {exc}"))
             return self._error(1000001, str(exc))
+        if request.path == PING:
+            return self._envelope({})
         with self._lock:
             if self._injected:
                 code, status = self._injected.pop(0)
