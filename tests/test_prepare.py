@@ -273,6 +273,19 @@ def test_auto_id_primary_key_is_not_written(tmp_path):
     assert t.column_names == ["v"] and t.column("v").to_pylist() == [[1.0, 2.0], [3.0, 4.0]]
 
 
+def test_binary_vector_as_bits_or_bytes(tmp_path):
+    schema = {
+        "fields": [
+            {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+            {"fieldName": "bv", "dataType": "BinaryVector", "elementTypeParams": {"dim": 16}},
+        ]
+    }
+    bits = [1, 0, 0, 0, 0, 0, 0, 1] + [0] * 7 + [1]
+    rows = [{"id": 1, "bv": bits}, {"id": 2, "bv": [129, 1]}, {"id": 3, "bv": bytes([7, 8])}]
+    m = prepare_files(iter(rows), schema, tmp_path / "o", format="numpy")
+    assert np.load(os.path.join(m["root"], "1", "bv.npy")).tolist() == [[129, 1], [129, 1], [7, 8]]
+
+
 def _cli(*args, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "airflow_provider_vectorimport.prepare.cli", *args],

@@ -35,7 +35,7 @@ def make_rows(n: int, *, numpy_compatible: bool = False) -> list[dict[str, Any]]
             "s": f"row-{i}-é",
             "j": {"k": i, "nested": {"list": [1, "two", None]}} if i % 3 else [i, "x"],
             "fv": [float(x) for x in rng.uniform(-1, 1, 4)],
-            "f16": [0.5, -0.25, 1.0, i % 10],
+            "f16": [0.5, -0.25, 1.0, float(i % 10)],
             "bf16": [float(x) for x in rng.uniform(-2, 2, 4)],
             "bv": [i % 256, 255 - i % 256],
             "i8v": [-128, 127, i % 100, 0],

@@ -181,6 +181,8 @@ def convert_value(spec: FieldSpec, v: Any, *, wide_floats: bool = False) -> Any:
         if not isinstance(v, list | tuple):
             raise ValueError(f"expected a list of numbers ({t}), got {_show(v)}")
         width = spec.vector_width
+        if t == "BinaryVector" and len(v) == spec.dim and len(v) != width and all(x in (0, 1) for x in v):
+            v = np.packbits(np.asarray(v, dtype=np.uint8)).tolist()  # the SDKs' list of bits
         if len(v) != width:
             unit = " bytes (dim/8)" if t == "BinaryVector" else ""
             raise ValueError(f"vector has {len(v)} values, expected dim {width}{unit}")
@@ -581,6 +583,8 @@ def _check_column(col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first
     elif f.vector_width is not None:
         lengths = pc.list_value_length(col)
         bad = _rows_where(pc.fill_null(pc.not_equal(lengths, f.vector_width), False))
+        if len(bad) and t == "BinaryVector":
+            raise NeedRowCheck  # maybe lists of dim bits, which the row path packs
         if len(bad):
             lens = lengths.to_numpy(zero_copy_only=False)
             unit = " bytes (dim/8)" if t == "BinaryVector" else ""

@@ -214,6 +214,23 @@ class NumpyChunkWriter(ChunkWriter):
         }
 
 
+try:
+    import orjson
+
+    def _dumps_row(row: dict[str, Any]) -> bytes:
+        return orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY)
+except ImportError:  # pragma: no cover - orjson is optional
+    import json
+
+    def _numpy_default(value: Any) -> Any:
+        if isinstance(value, np.ndarray | np.generic):
+            return value.tolist()
+        raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+    def _dumps_row(row: dict[str, Any]) -> bytes:
+        return json.dumps(row, default=_numpy_default, separators=(",", ":")).encode()
+
+
 class _JsonWriterBase(ChunkWriter):
     json_like = True
     ext = "json"
@@ -240,12 +257,7 @@ class _JsonWriterBase(ChunkWriter):
                 cols[name] = col.to_pylist()
         names = list(cols)
         values = [cols[k] for k in names]
-        import orjson
-
-        return [
-            orjson.dumps(dict(zip(names, row, strict=True)), option=orjson.OPT_SERIALIZE_NUMPY)
-            for row in zip(*values, strict=True)
-        ]
+        return [_dumps_row(dict(zip(names, row, strict=True))) for row in zip(*values, strict=True)]
 
     def size(self) -> int:
         return self._fh.tell()
