@@ -270,6 +270,32 @@ def test_manifest_upload_preserves_groups_and_rows(
     assert body == b.read_bytes()
 
 
+def test_prepare_files_manifest_uploads_with_requests(s3_endpoint, s3_client, bucket, tmp_path) -> None:
+    """The real preparation step's manifest (several chunks) goes up with its groups and requests."""
+    from airflow_provider_vectorimport.prepare import prepare_files
+
+    data = Path(__file__).parent / "data" / "prepare"
+    schema = json.loads((data / "articles_schema.json").read_text())
+    rows = json.loads((data / "articles.json").read_text())["rows"]
+    many = [{**rows[i % len(rows)], "id": i} for i in range(400)]
+    manifest = prepare_files(iter(many), schema, tmp_path / "prepared", chunk_size="8KB")
+    assert len(manifest["groups"]) > 1
+    config = _config(s3_endpoint)
+    result = upload_plan(_client(config), plan_from_manifest(manifest), bucket, "prep", storage=config)
+    assert [g["rows"] for g in result["groups"]] == [g["rows"] for g in manifest["groups"]]
+    assert result["files"] == [[f"prep/{f}" for f in g["files"]] for g in manifest["groups"]]
+    assert result["requests"] == manifest["requests"]
+    assert result["request_files"] == [[result["files"][i] for i in req] for req in manifest["requests"]]
+    assert result["total_rows"] == manifest["total_rows"]
+    assert result["schema_fingerprint"] == manifest["schema_fingerprint"]
+    for group in result["groups"]:
+        for key in group["keys"]:
+            local = Path(manifest["root"]) / key.removeprefix("prep/")
+            assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() == local.read_bytes()
+    with pytest.raises(ManifestMismatchError, match="'requests' must be lists of group indices"):
+        plan_from_manifest({**manifest, "requests": [[len(manifest["groups"])]]})
+
+
 def test_rerun_skips_identical_objects_and_reuploads_changed(
     s3_endpoint, s3_client, bucket, tmp_path
 ) -> None:

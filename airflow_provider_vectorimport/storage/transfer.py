@@ -477,6 +477,20 @@ def plan_from_manifest(manifest: dict[str, Any] | str | os.PathLike[str]) -> Upl
             f"{sum(f.size for f in files)} bytes"
         )
     total_rows = manifest.get("total_rows")
+    extra: dict[str, Any] = {}
+    if manifest.get("target") is not None:
+        extra["target"] = manifest["target"]
+    requests = manifest.get("requests")
+    if requests is not None:  # prepare_files() splits groups into import requests within service limits
+        ok = isinstance(requests, list) and all(
+            isinstance(r, list) and all(isinstance(i, int) and 0 <= i < len(groups) for i in r)
+            for r in requests
+        )
+        if not ok:
+            raise ManifestMismatchError(
+                f"manifest 'requests' must be lists of group indices in [0, {len(groups)}), got {requests!r:.200}"
+            )
+        extra["requests"] = requests
     return UploadPlan(
         str(root),
         files,
@@ -484,6 +498,7 @@ def plan_from_manifest(manifest: dict[str, Any] | str | os.PathLike[str]) -> Upl
         manifest.get("format") or _detect_format(declared),
         int(total_rows) if total_rows is not None else None,
         manifest.get("schema_fingerprint"),
+        extra,
     )
 
 
@@ -590,6 +605,15 @@ def upload_plan(
         )
     all_keys = [keys[lf.rel] for lf in plan.files]
     n_uploaded = sum(1 for v in uploaded.values() if v)
+    passthrough: dict[str, Any] = {}
+    if "target" in plan.extra:
+        passthrough["target"] = plan.extra["target"]
+    if "requests" in plan.extra:
+        passthrough["requests"] = plan.extra["requests"]
+        # Milvus ``files`` argument of each import request: [[keys of group], ...]
+        passthrough["request_files"] = [
+            [groups_out[i]["keys"] for i in req] for req in plan.extra["requests"]
+        ]
     return {
         "bucket": bucket,
         "prefix": prefix,
@@ -607,6 +631,7 @@ def upload_plan(
         "object_urls": [storage.object_url(bucket, k) for k in all_keys],
         "http_urls": [storage.http_url(bucket, k) for k in all_keys],
         "tos_path": f"{bucket}/{prefix}" if prefix else bucket,
+        **passthrough,
     }
 
 
