@@ -555,6 +555,14 @@ def test_iter_record_batches_parquet_folder_and_json_forms(tmp_path) -> None:
             {**r, "vec": [float(x) for x in r["vec"]]} for r in rows
         ]
         assert got[-1].schema.field("tag").type == pa.string()  # null-only first batch promoted
+    # a VikingDB-style export folder: JSON lines in ".json" files plus an empty (column-less) Parquet part
+    export = tmp_path / "viking"
+    _write(export / "0.json", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows[:4]).encode())
+    _write(export / "1.json", "".join(json.dumps(r) + "\n" for r in rows[4:]).encode())
+    pq.write_table(pa.table({}), export / "2.parquet")
+    got = [r for b in iter_record_batches(export, batch_size=100, file_type="json") for r in b.to_pylist()]
+    assert [r["id"] for r in got] == list(range(7))
+    assert sum(b.num_rows for b in iter_record_batches(export)) == 7
     bad = _write(tmp_path / "bad.json", b'[{"id": 1}, {"id": ]')
     with pytest.raises(ConfigurationError, match=r"bad\.json: invalid JSON"):
         list(iter_record_batches(bad))
