@@ -364,6 +364,8 @@ def test_bad_local_input_and_missing_bucket(s3_endpoint, s3_client, bucket, tmp_
     with pytest.raises(ConfigurationError, match=f"local path does not exist: {tmp_path / 'missing'}"):
         plan_from_path(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigurationError, match="source is empty"):
+        plan_from_path("")
     with pytest.raises(ConfigurationError, match="local folder is empty"):
         plan_from_path(tmp_path / "empty")
     config = _config(s3_endpoint)
@@ -517,12 +519,14 @@ def test_download_prefix_verifies_and_skips_complete_files(s3_endpoint, s3_clien
     assert (again["downloaded"], again["skipped"], again["bytes_transferred"]) == (0, 3, 0)
 
     (out / "part-2.json").write_bytes(b"[")  # truncated by a crash: wrong size -> fetched again
+    (out / "part-2.json.1aB2c3D4").write_bytes(b"[")  # s3transfer temp file left by a crash
     (out / "sub" / "part-1.json").write_bytes(b'[{"id": 9}]')  # same size, corrupted
     third = download_prefix(
         _client(config), bucket, "exp/2024", out, options=SMALL_PARTS, verify_checksum=True
     )
     assert (third["downloaded"], third["skipped"]) == (2, 1)
     assert (out / "sub" / "part-1.json").read_bytes() == payloads["exp/2024/sub/part-1.json"]
+    assert not (out / "part-2.json.1aB2c3D4").exists()
 
     single = download_prefix(_client(config), bucket, "exp/2024/part-2.json", tmp_path / "one")
     assert [f["path"] for f in single["files"]] == [str(tmp_path / "one" / "part-2.json")]
@@ -539,6 +543,7 @@ def test_iter_record_batches_parquet_folder_and_json_forms(tmp_path) -> None:
     _parquet(tmp_path / "exp" / "a.parquet", range(0, 12))
     _parquet(tmp_path / "exp" / "b.parquet", range(12, 25))
     _write(tmp_path / "exp" / "_SUCCESS", b"")
+    _write(tmp_path / "exp" / "b.parquet.0a1b2c3d", b"PAR1 partial download")  # not an export file
     batches = list(iter_record_batches(tmp_path / "exp", batch_size=5))
     assert all(b.num_rows <= 5 for b in batches)
     ids = [i for b in batches for i in b.column("id").to_pylist()]

@@ -57,6 +57,8 @@ def _files(path: Path, file_type: str | None) -> list[tuple[Path, str]]:
             full = Path(dirpath) / name
             if full.stat().st_size == 0:
                 continue
+            if full.suffix and full.suffix.lower() not in _SUFFIXES:
+                continue  # only extension-less files are sniffed inside a folder
             kind = _file_type(full, None)
             if kind is not None and (file_type is None or kind == file_type):
                 out.append((full, kind))

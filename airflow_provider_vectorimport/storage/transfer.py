@@ -17,9 +17,11 @@ keys about to be written, and for anything under the prefix older than ``stale_m
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -370,6 +372,8 @@ def _safe_rel(rel: str, *, where: str) -> str:
 
 def plan_from_path(path: str | os.PathLike[str]) -> UploadPlan:
     """A file -> one group; a folder -> one group per file, except ``.npy`` files, grouped per folder."""
+    if path is None or not str(path).strip():
+        raise ConfigurationError("source is empty: give a local file or folder to upload")
     p = Path(path).expanduser()
     if not p.exists():
         raise ConfigurationError(f"local path does not exist: {p}")
@@ -676,6 +680,18 @@ def file_md5(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+_S3TRANSFER_TEMP = re.compile(r"\.[0-9A-Fa-f]{8}$")
+
+
+def _remove_stale_temp_files(dest: Path) -> None:
+    """s3transfer downloads to ``<name>.<8 hex>`` and renames; a crash leaves that file behind, where a
+    later folder read would pick it up. Remove the ones left for ``dest``."""
+    for sibling in dest.parent.glob(f"{glob.escape(dest.name)}.*"):
+        suffix = sibling.name[len(dest.name) :]
+        if _S3TRANSFER_TEMP.fullmatch(suffix) and sibling.is_file():
+            sibling.unlink(missing_ok=True)
+
+
 def download_prefix(
     client: Any,
     bucket: str,
@@ -750,6 +766,7 @@ def download_prefix(
             progress.file_done(skipped=True, size=meta["size"])
             return {"key": key, "path": str(dest), "bytes": meta["size"], "skipped": True}
         dest.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temp_files(dest)
         _call(
             client.download_file,
             bucket=bucket,
