@@ -585,3 +585,25 @@ def test_local_dir_mode_and_connection_env(tmp_path) -> None:
     with Emulator(config) as emu:
         assert ok(call(emu, "/v2/vectordb/collections/list")) == ["docs"]
         assert count(emu) == 3
+
+
+def test_lost_create_response_then_retry_with_same_key_creates_one_job(
+    vectorimport_emulator: Emulator,
+) -> None:
+    emu = vectorimport_emulator
+    create_collection(emu)
+    put(emu, "l.parquet", parquet_bytes(rows(3)))
+    body = {"collectionName": "docs", "files": [["l.parquet"]]}
+    emu.set_faults(rate_lost_response=1.0, paths=["/v2/vectordb/jobs/import/create"])
+    with pytest.raises(requests.ConnectionError):
+        call(emu, "/v2/vectordb/jobs/import/create", body, headers={"Idempotency-Key": "lost-1"})
+    assert emu.stats()["jobs_created"] == {"docs": 1}, "the request was processed, only its answer was lost"
+    assert emu.stats()["faults_injected"] == {"lost_response": 1}
+    emu.set_faults()
+    job_id = ok(call(emu, "/v2/vectordb/jobs/import/create", body, headers={"Idempotency-Key": "lost-1"}))[
+        "jobId"
+    ]
+    listed = ok(call(emu, "/v2/vectordb/jobs/import/list", {"collectionName": "docs"}))["records"]
+    assert [r["jobId"] for r in listed] == [job_id]
+    assert emu.stats()["jobs_created"] == {"docs": 1}
+    assert wait_job(emu, job_id)[0]["state"] == "Completed" and count(emu) == 3

@@ -60,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--rate-429", type=_rate, default=0.0, help="share of requests answered 429")
     faults.add_argument("--rate-5xx", type=_rate, default=0.0, help="share of requests answered 503")
     faults.add_argument("--rate-drop", type=_rate, default=0.0, help="share of connections dropped")
+    faults.add_argument(
+        "--rate-lost-response",
+        type=_rate,
+        default=0.0,
+        help="share of processed requests whose answer is lost",
+    )
     faults.add_argument("--latency-ms", type=float, default=0.0, help="latency added to every request")
     faults.add_argument(
         "--fail-job-at", type=float, default=None, help="import jobs fail at this progress %%"
@@ -75,6 +81,7 @@ def build_config(args: argparse.Namespace) -> Any:
         rate_429=args.rate_429,
         rate_5xx=args.rate_5xx,
         rate_drop=args.rate_drop,
+        rate_lost_response=args.rate_lost_response,
         latency_ms=args.latency_ms,
         fail_job_at_percent=args.fail_job_at,
         seed=args.seed,

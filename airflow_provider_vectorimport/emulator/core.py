@@ -51,6 +51,9 @@ Middleware = Callable[[Request], Response | None]
 """Runs before dispatch (fault injection, latency...). A Response short-circuits the request;
 the special header ``X-Emulator-Drop: 1`` on it means: close the connection without answering."""
 
+AfterHook = Callable[[Request, Response], Response]
+"""Runs after a service answered (e.g. lose the response of a request that *was* processed)."""
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -105,11 +108,16 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(
-        self, address: tuple[str, int], services: Sequence[Service], middleware: Sequence[Middleware]
+        self,
+        address: tuple[str, int],
+        services: Sequence[Service],
+        middleware: Sequence[Middleware],
+        after: Sequence[AfterHook] = (),
     ):
         super().__init__(address, _Handler)
         self.services = list(services)
         self.middleware = list(middleware)
+        self.after = list(after)
 
     def dispatch(self, request: Request) -> Response:
         try:
@@ -120,8 +128,14 @@ class _Server(ThreadingHTTPServer):
             for service in self.services:
                 response = service.handle(request)
                 if response is not None:
-                    return response
-            return Response(404, {"code": 404, "message": f"no route {request.method} {request.path}"})
+                    break
+            else:
+                response = Response(
+                    404, {"code": 404, "message": f"no route {request.method} {request.path}"}
+                )
+            for hook_after in self.after:
+                response = hook_after(request, response)
+            return response
         except Exception as exc:  # an emulator bug must look like a 500, not a hung client
             log.exception("emulator error on %s %s", request.method, request.path)
             return Response(500, {"code": 500, "message": f"emulator internal error: {exc!r}"})
@@ -137,8 +151,9 @@ class HTTPServerThread:
         host: str = "127.0.0.1",
         port: int = 0,
         middleware: Sequence[Middleware] = (),
+        after: Sequence[AfterHook] = (),
     ) -> None:
-        self._server = _Server((host, port), services, middleware)
+        self._server = _Server((host, port), services, middleware, after)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="vectorimport-emulator", daemon=True
         )
@@ -157,6 +172,11 @@ class HTTPServerThread:
 
     def add_service(self, service: Service) -> None:
         self._server.services.append(service)
+
+    def replace_service(self, old: Service, new: Service) -> None:
+        """Swap a mounted service (e.g. a fresh instance on reset); appends when ``old`` is absent."""
+        services = self._server.services
+        services[services.index(old) if old in services else len(services) :] = [new]
 
     def add_middleware(self, hook: Middleware) -> None:
         self._server.middleware.append(hook)

@@ -23,6 +23,9 @@ class FaultConfig:
     rate_429: float = 0.0
     rate_5xx: float = 0.0
     rate_drop: float = 0.0
+    #: share of requests that are *processed* but whose answer is lost (connection dropped after
+    #: the work): a create whose response is lost really created the job - the retry case
+    rate_lost_response: float = 0.0
     latency_ms: float = 0.0
     #: every import job created while this is set fails when its progress reaches this percentage
     fail_job_at_percent: float | None = None
@@ -45,7 +48,7 @@ class FaultConfig:
         return cfg
 
     def validate(self) -> None:
-        for name in ("rate_429", "rate_5xx", "rate_drop"):
+        for name in ("rate_429", "rate_5xx", "rate_drop", "rate_lost_response"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0 <= value <= 1:
                 raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
@@ -124,3 +127,18 @@ class FaultInjector:
         if kind == "drop":
             return Response(200, None, {"X-Emulator-Drop": "1"})
         return None
+
+    def after(self, request: Request, response: Response) -> Response:
+        """Lose the answer of a processed request (``rate_lost_response``)."""
+        if request.path.startswith(ADMIN_PREFIX):
+            return response
+        with self._lock:
+            cfg = self.config
+            if not cfg.rate_lost_response:
+                return response
+            if cfg.paths is not None and not any(request.path.startswith(p) for p in cfg.paths):
+                return response
+            if self._rng.random() >= cfg.rate_lost_response:
+                return response
+            self.injected["lost_response"] += 1
+        return Response(200, None, {"X-Emulator-Drop": "1"})

@@ -103,16 +103,6 @@ class AdminService:
         return Response(404, {"code": 404, "message": f"no admin route {request.method} {request.path}"})
 
 
-class VikingDBPingService:
-    """``GET /api/viking_db/data/ping``: the volcengine SDK's ``VikingDBService()`` pings the host
-    when constructed (the task API itself lives in ``emulator/vikingdb.py``)."""
-
-    def handle(self, request: Request) -> Response | None:
-        if request.path.rstrip("/") != "/api/viking_db/data/ping":
-            return None
-        return Response(200, {"code": 0, "message": "success", "request_id": "emulator-ping"})
-
-
 class Emulator:
     """A running local Zilliz Cloud / Milvus / VikingDB emulator (start() or a ``with`` block)."""
 
@@ -177,7 +167,11 @@ class Emulator:
                 cluster_ids=(cfg.cluster_id,),
             )
             self._http = HTTPServerThread(
-                [AdminService(self), zilliz], host=cfg.host, port=cfg.port, middleware=[self.faults]
+                [AdminService(self), zilliz],
+                host=cfg.host,
+                port=cfg.port,
+                middleware=[self.faults],
+                after=[self.faults.after],
             )
             self._mount_vikingdb()
             self._http.start()
@@ -197,15 +191,18 @@ class Emulator:
 
         assert self._http is not None
         backend = EmulatorVikingDBBackend(self.collections, self.objects)
-        self.vikingdb = vikingdb_module.VikingDBEmulator(
+        fresh = vikingdb_module.VikingDBEmulator(
             credentials=dict(self.config.vikingdb_credentials),
             backend=backend,
             region=self.config.vikingdb_region,
             service=self.config.vikingdb_service,
             pace_seconds=self.config.pace_seconds,
         )
-        self._http.add_service(self.vikingdb)
-        self._http.add_service(VikingDBPingService())
+        if self.vikingdb is None:
+            self._http.add_service(fresh)
+        else:  # reset: a fresh task table and counters
+            self._http.replace_service(self.vikingdb, fresh)
+        self.vikingdb = fresh
         self.vikingdb_mounted = True
 
     def stop(self) -> None:
@@ -309,7 +306,8 @@ class Emulator:
         }
 
     def set_faults(self, config: FaultConfig | None = None, **settings: Any) -> FaultConfig:
-        """Replace the fault settings (``rate_429``, ``rate_5xx``, ``rate_drop``, ``latency_ms``,
+        """Replace the fault settings (``rate_429``, ``rate_5xx``, ``rate_drop``,
+        ``rate_lost_response``, ``latency_ms``,
         ``fail_job_at_percent``, ``seed``, ``paths``, ``retry_after``, ``status_5xx``).
         Called with nothing: faults off."""
         if config is None:
@@ -332,8 +330,8 @@ class Emulator:
             self.engine.reset()
         if drop_collections and self.collections is not None:
             self.collections.drop_all()
-        if self.vikingdb is not None and hasattr(self.vikingdb, "reset"):
-            self.vikingdb.reset()
+        if self.vikingdb is not None and self._http is not None:
+            self._mount_vikingdb()
 
     def connection_env(self) -> dict[str, str]:
         """``AIRFLOW_CONN_*`` values (JSON) pointing Airflow at this emulator."""
