@@ -9,7 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from airflow_provider_vectorimport.emulator.core import HTTPServerThread
-from airflow_provider_vectorimport.emulator.vikingdb import InMemoryVikingDBBackend, VikingDBEmulator
+from airflow_provider_vectorimport.emulator.vikingdb import (
+    DROP_CONNECTION,
+    InMemoryVikingDBBackend,
+    VikingDBEmulator,
+)
 from airflow_provider_vectorimport.exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -128,12 +132,27 @@ def test_tampered_body_rejected(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize(("code", "status"), [(1000029, None), (1000028, None), (1000029, 200)])
 def test_quota_and_internal_errors_are_retried_and_resigned(vdb, code, status):
-    vdb.emulator.inject_error(code, 2, http_status=status)
+    vdb.emulator.inject_error(code, 2, http_status=status, path="/api/task/create")
     hook = VikingDBHook(vdb.conn_id)
     task_id = hook.create_task("data_export", EXPORT)
-    assert task_id
+    assert task_id and vdb.emulator.tasks_created["demo"] == 1
     outcomes = [o for p, o in vdb.emulator.requests if p == "/api/task/create"]
     assert outcomes == [str(code), str(code), "ok"]  # each retry passed signature verification again
+    # a quota rejection is unambiguous; an internal error may hide a created task: look before resending
+    assert vdb.emulator.count("/api/task/list") == (0 if code == 1000029 else 2)
+    vdb.emulator.inject_error(code, 2, http_status=status, path="/api/task/info")
+    assert hook.get_task(task_id).task_id == task_id
+
+
+@pytest.mark.parametrize(("code", "status"), [(DROP_CONNECTION, None), (1000028, 500), (1000028, 200)])
+def test_create_whose_answer_is_lost_does_not_duplicate(vdb, code, status):
+    vdb.emulator.inject_error(code, 1, http_status=status, path="/api/task/create", after_processing=True)
+    hook = VikingDBHook(vdb.conn_id)
+    task_id = hook.create_task("data_export", EXPORT)
+    assert vdb.emulator.tasks_created["demo"] == 1  # the blind retry would have made it 2
+    (only,) = hook.list_tasks()
+    assert only.task_id == task_id
+    assert vdb.emulator.count("/api/task/create") == 1
 
 
 def test_retry_budget_exhausted_raises_retryable(vdb):

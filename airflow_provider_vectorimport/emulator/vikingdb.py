@@ -34,6 +34,8 @@ from typing import Any, Protocol
 from airflow_provider_vectorimport.emulator.core import Request, Response
 from airflow_provider_vectorimport.signing import SignatureError, verify_request
 
+#: ``inject_error(DROP_CONNECTION, ...)``: close the connection without answering.
+DROP_CONNECTION = -1
 PING = "/api/viking_db/data/ping"  # the volcengine SDK's VikingDBService() pings on construction
 ROUTES = ("/api/task/create", "/api/task/info", "/api/task/list", "/api/task/drop", "/api/task/update")
 TASK_TYPES = ("data_import", "data_export", "filter_delete", "filter_update")
@@ -303,14 +305,31 @@ class VikingDBEmulator:
         self.tasks_created: Counter[str] = Counter()
         #: (path, outcome) of every request, newest last; outcome is "ok", "auth: ..." or an error code
         self.requests: list[tuple[str, str]] = []
-        self._injected: list[tuple[int, int | None]] = []
+        self._injected: list[tuple[int, int | None, str | None, bool]] = []
         self._lock = threading.RLock()
 
     # --- test controls ---------------------------------------------------------------------
-    def inject_error(self, code: int, times: int = 1, *, http_status: int | None = None) -> None:
-        """Answer the next ``times`` (signed, valid) requests with ``code`` (e.g. 1000029)."""
+    def inject_error(
+        self,
+        code: int,
+        times: int = 1,
+        *,
+        http_status: int | None = None,
+        path: str | None = None,
+        after_processing: bool = False,
+    ) -> None:
+        """Answer the next ``times`` (signed, valid) requests (to ``path``, or any) with ``code``
+        (e.g. 1000029). ``after_processing``: do the work first, then answer the error -- the
+        "created, but the answer was lost" case that makes a blind retry create a duplicate."""
         with self._lock:
-            self._injected.extend([(code, http_status)] * times)
+            self._injected.extend([(code, http_status, path, after_processing)] * times)
+
+    def _take_injected(self, path: str) -> tuple[int, int | None, str | None, bool] | None:
+        with self._lock:
+            for i, item in enumerate(self._injected):
+                if item[2] is None or item[2] == path:
+                    return self._injected.pop(i)
+        return None
 
     def count(self, path: str, outcome: str | None = None) -> int:
         return sum(1 for p, o in self.requests if p == path and (outcome is None or o == outcome))
@@ -324,6 +343,8 @@ class VikingDBEmulator:
         return Response(status, body, {"X-Tt-Logid": request_id})
 
     def _error(self, code: int, detail: str = "", *, status: int | None = None) -> Response:
+        if code == DROP_CONNECTION:
+            return Response(200, None, {"X-Emulator-Drop": "1"})
         default_status, message = ERRORS.get(code, (400, "error"))
         if detail:
             message = f"{message}: {detail}"
@@ -353,11 +374,11 @@ class VikingDBEmulator:
             return self._error(1000001, str(exc))
         if request.path == PING:
             return self._envelope({})
-        with self._lock:
-            if self._injected:
-                code, status = self._injected.pop(0)
-                self.requests.append((request.path, str(code)))
-                return self._error(code, "injected", status=status)
+        injected = self._take_injected(request.path)
+        if injected is not None and not injected[3]:
+            with self._lock:
+                self.requests.append((request.path, str(injected[0])))
+            return self._error(injected[0], "injected", status=injected[1])
         try:
             body = request.json()
         except ValueError:
@@ -366,9 +387,14 @@ class VikingDBEmulator:
             return self._error(1000003, "body must be a JSON object")
         action = request.path.rsplit("/", 1)[1]
         response = getattr(self, f"_{action}")(body, request.header("authorization", "") or "")
+        code = response.body.get("code") if isinstance(response.body, dict) else None
+        outcome = "ok" if code == 0 else str(code)
+        if injected is not None:  # after_processing: the work is done, the answer says otherwise
+            with self._lock:
+                self.requests.append((request.path, f"{injected[0]} after processing ({outcome})"))
+            return self._error(injected[0], "injected after processing", status=injected[1])
         with self._lock:
-            code = response.body.get("code") if isinstance(response.body, dict) else None
-            self.requests.append((request.path, "ok" if code == 0 else str(code)))
+            self.requests.append((request.path, outcome))
         return response
 
     # --- routes ------------------------------------------------------------------------------

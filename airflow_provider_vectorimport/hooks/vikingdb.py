@@ -23,8 +23,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import random
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -38,6 +40,7 @@ from airflow_provider_vectorimport.exceptions import (
     PermissionDeniedError,
     RetryableServiceError,
     ServiceError,
+    TransportError,
 )
 from airflow_provider_vectorimport.http import AsyncHttpClient, HttpClient, RetryPolicy, parse_retry_after
 from airflow_provider_vectorimport.models import JobState, VikingDBTask, parse_progress, to_int
@@ -61,6 +64,9 @@ STATUS_MAP: dict[str, JobState] = {
     "confirm": JobState.NEEDS_CONFIRMATION,
     "confirmed": JobState.RUNNING,
 }
+
+#: How far before the first create attempt a "created anyway" task may be dated (service clock skew).
+CREATE_LOOKBACK_SECONDS = 60.0
 
 _RETRYABLE_CODES = frozenset({1000028, 1000029})
 _ERROR_CLASSES: dict[int, type[ServiceError]] = {
@@ -257,6 +263,14 @@ def _client_kwargs(settings: VikingDBSettings) -> dict[str, Any]:
     )
 
 
+def _backoff(policy: RetryPolicy, attempt: int, retry_after: float | None) -> float:
+    """Exponential backoff with jitter (as the HTTP core), or the service's Retry-After."""
+    if retry_after is not None:
+        return min(float(retry_after), policy.retry_after_max)
+    base = min(policy.backoff_max, policy.backoff_initial * 2 ** (attempt - 1))
+    return min(policy.backoff_max, base + random.uniform(0, min(1.0, base)))
+
+
 def _validate_task_type(task_type: str) -> None:
     if task_type not in TASK_TYPES:
         raise ConfigurationError(f"task_type must be one of {', '.join(TASK_TYPES)}, got {task_type!r}")
@@ -298,9 +312,64 @@ class VikingDBHook(BaseHook):
         return self.get_conn().request("POST", path, json=dict(body))
 
     def create_task(self, task_type: str, task_params: Mapping[str, Any]) -> str:
+        """Create a task and return its id.
+
+        ``/api/task/create`` is not idempotent, so a blind retry after a lost answer creates a second
+        task. Retries here are ambiguity-aware: a quota rejection (1000029) is simply retried; after an
+        ambiguous failure (connection reset, read timeout, 5xx, 1000028) the task list is checked for
+        a task with the same type and parameters created since the first attempt, and that task is
+        returned instead of sending the request again.
+        """
         _validate_task_type(task_type)
-        data = self._post("/api/task/create", {"task_type": task_type, "task_params": dict(task_params)})
-        return _task_id_from(data)
+        body = {"task_type": task_type, "task_params": dict(task_params)}
+        policy = self.settings.policy
+        single = HttpClient(**{**_client_kwargs(self.settings), "policy": replace(policy, max_attempts=1)})
+        started = time.time()
+        try:
+            for attempt in range(1, max(1, policy.max_attempts) + 1):
+                try:
+                    return _task_id_from(single.request("POST", "/api/task/create", json=body))
+                except (TransportError, RetryableServiceError) as exc:
+                    if attempt >= policy.max_attempts:
+                        raise
+                    ambiguous = not (isinstance(exc, RetryableServiceError) and exc.code == 1000029)
+                    delay = _backoff(policy, attempt, getattr(exc, "retry_after", None))
+                    log.warning(
+                        "vikingdb create %s failed (attempt %d): %s; %sretrying in %.1fs",
+                        task_type,
+                        attempt,
+                        exc,
+                        "checking for a task created anyway, then " if ambiguous else "",
+                        delay,
+                    )
+                    time.sleep(delay)
+                    if ambiguous:
+                        existing = self._created_anyway(task_type, task_params, started)
+                        if existing is not None:
+                            log.warning(
+                                "The failed create did create task %s: using it instead of a second one",
+                                existing,
+                            )
+                            return existing
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            single.close()
+
+    def _created_anyway(self, task_type: str, task_params: Mapping[str, Any], started: float) -> str | None:
+        collection = task_params.get("collection_name")
+        if not isinstance(collection, str):
+            return None
+        try:
+            found = self.find_task(
+                collection_name=collection,
+                task_type=task_type,
+                params=task_params,
+                created_after=started - CREATE_LOOKBACK_SECONDS,
+            )
+        except (TransportError, ServiceError) as exc:
+            log.warning("Could not check for a task created anyway (%s); retrying the create", exc)
+            return None
+        return found.task_id if found is not None else None
 
     def get_task(self, task_id: str) -> VikingDBTask:
         return parse_task(self._post("/api/task/info", {"task_id": task_id}))
