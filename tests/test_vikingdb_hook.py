@@ -295,3 +295,10 @@ def test_official_sdk_client_is_accepted_by_the_emulator(vdb):
     with pytest.raises(UnauthorizedException) as err:
         sdk.get_task(task_id)
     assert err.value.code == 1000001
+
+
+def test_test_connection(vdb, monkeypatch):
+    assert VikingDBHook(vdb.conn_id).test_connection() == (True, "Connection successfully tested")
+    monkeypatch.setenv("AIRFLOW_CONN_VIKINGDB_BAD", conn_json(vdb.server, sk="not-the-secret"))
+    ok, message = VikingDBHook("vikingdb_bad").test_connection()
+    assert ok is False and "1000001" in message and "not-the-secret" not in message
