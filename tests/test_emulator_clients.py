@@ -70,7 +70,10 @@ def _pymilvus_schema() -> Any:
     )
 
 
-def test_pymilvus_remote_bulk_writer_then_bulk_import(vectorimport_emulator: Emulator, tmp_path) -> None:
+@pytest.mark.parametrize("file_type", ["PARQUET", "JSON", "JSONL", "NUMPY", "CSV"])
+def test_pymilvus_remote_bulk_writer_then_bulk_import(
+    vectorimport_emulator: Emulator, tmp_path, file_type: str
+) -> None:
     """Files written by pymilvus' own RemoteBulkWriter (minio client -> the emulator's S3) import
     through pymilvus' bulk_import / get_import_progress / list_import_jobs."""
     from pymilvus.bulk_writer import (
@@ -94,7 +97,7 @@ def test_pymilvus_remote_bulk_writer_then_bulk_import(vectorimport_emulator: Emu
             bucket_name=emu.milvus_bucket,
             secure=False,
         ),
-        file_type=BulkFileType.PARQUET,
+        file_type=getattr(BulkFileType, file_type),
         local_path=str(tmp_path / "writer"),
     )
     for row in _rows(50):
@@ -113,7 +116,8 @@ def test_pymilvus_remote_bulk_writer_then_bulk_import(vectorimport_emulator: Emu
             break
         time.sleep(0.005)
     assert data["state"] == "Completed", data["reason"]
-    assert data["importedRows"] == 50 and "IndexBuilding" in states
+    assert data["importedRows"] == 50 and states[-1] == "Completed"
+    assert ["IndexBuilding", 90] in emu.job_history(job_id)
     listed = list_import_jobs(url=emu.url, api_key="root:Milvus", collection_name="docs").json()["data"]
     assert [r["jobId"] for r in listed["records"]] == [job_id]
     assert _count(emu) == 50

@@ -164,6 +164,11 @@ class CollectionStore:
             if not self._client.has_partition(key, partition):
                 self._client.create_partition(key, partition)
 
+    def list_partitions(self, db: str | None, name: str) -> list[str]:
+        self.describe(db, name)
+        with self._lock:
+            return list(self._client.list_partitions(_internal(db, name)))
+
     def has_partition(self, db: str | None, name: str, partition: str) -> bool:
         if partition in ("", "_default"):
             return True
@@ -191,10 +196,11 @@ class CollectionStore:
             for start in range(0, len(ids), 1000):
                 self._client.delete(key, ids=ids[start : start + 1000])
 
-    def count(self, db: str | None, name: str, filter: str = "") -> int:
+    def count(self, db: str | None, name: str, filter: str = "", partitions: list[str] | None = None) -> int:
         self.describe(db, name)
+        kwargs = {"partition_names": partitions} if partitions else {}
         with self._lock:
-            res = self._client.query(_internal(db, name), filter=filter, output_fields=["count(*)"])
+            res = self._client.query(_internal(db, name), filter=filter, output_fields=["count(*)"], **kwargs)
         return int(res[0]["count(*)"]) if res else 0
 
     def query(
@@ -206,10 +212,12 @@ class CollectionStore:
         output_fields: list[str] | None = None,
         limit: int = 100,
         offset: int = 0,
+        partitions: list[str] | None = None,
     ) -> list[dict[str, Any]]:
         self.describe(db, name)
         if output_fields and [f.strip() for f in output_fields] == ["count(*)"]:
-            return [{"count(*)": self.count(db, name, filter)}]
+            return [{"count(*)": self.count(db, name, filter, partitions)}]
+        kwargs = {"partition_names": partitions} if partitions else {}
         with self._lock:
             res = self._client.query(
                 _internal(db, name),
@@ -217,6 +225,7 @@ class CollectionStore:
                 output_fields=output_fields or ["*"],
                 limit=limit,
                 offset=offset,
+                **kwargs,
             )
         return [_plain(r) for r in res]
 

@@ -54,6 +54,8 @@ class Job:
     units: list[FileUnit] = field(default_factory=list)
     fail_at_percent: float | None = None
     created_at: float = field(default_factory=time.monotonic)
+    #: every (state, progress) the job went through, in order
+    history: list[tuple[str, int]] = field(default_factory=lambda: [("Pending", 0)])
 
     @property
     def file_name(self) -> str:
@@ -91,6 +93,10 @@ class JobEngine:
         self._epoch = 0
         self.jobs_created: Counter[str] = Counter()
         self._stopping = threading.Event()
+        #: set when the current epoch ends (reset/stop), waking sleeping workers at once
+        self._epoch_over = threading.Event()
+        self._workers: set[threading.Thread] = set()
+        self._local = threading.local()
 
     # ---- creation -----------------------------------------------------------------------------
     def _new_id(self, flavour: str) -> str:
@@ -134,10 +140,13 @@ class JobEngine:
                     job.job_id,
                     time.monotonic(),
                 )
-            epoch = self._epoch
-        threading.Thread(
-            target=self._run, args=(job, epoch), name=f"import-{job.job_id}", daemon=True
-        ).start()
+            epoch, wake = self._epoch, self._epoch_over
+        worker = threading.Thread(
+            target=self._run, args=(job, epoch, wake), name=f"import-{job.job_id}", daemon=True
+        )
+        with self._lock:
+            self._workers.add(worker)
+        worker.start()
         return job, True
 
     # ---- queries ------------------------------------------------------------------------------
@@ -162,9 +171,18 @@ class JobEngine:
         with self._lock:
             return dict(Counter(j.state for j in self._jobs.values()))
 
-    def reset(self) -> None:
+    def reset(self, *, join_timeout: float = 10.0) -> None:
+        """Forget every job; running workers stop (rolling back what they inserted) before this returns."""
         with self._lock:
             self._epoch += 1  # running workers notice and stop touching state
+            self._epoch_over.set()
+            self._epoch_over = threading.Event()
+            workers = list(self._workers)
+        deadline = time.monotonic() + join_timeout
+        for worker in workers:
+            if worker is not threading.current_thread():
+                worker.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
             self._jobs.clear()
             self._idempotency.clear()
             self.jobs_created.clear()
@@ -180,7 +198,7 @@ class JobEngine:
 
     def _sleep(self, epoch: int) -> bool:
         if self.pace_seconds > 0:
-            self._stopping.wait(self.pace_seconds)
+            self._local.wake.wait(self.pace_seconds)
         return self._alive(epoch)
 
     def _set(self, job: Job, epoch: int, **changes: Any) -> bool:
@@ -189,6 +207,8 @@ class JobEngine:
                 return False
             for k, v in changes.items():
                 setattr(job, k, v)
+            if (job.state, job.progress) != job.history[-1]:
+                job.history.append((job.state, job.progress))
             return True
 
     def _fail(self, job: Job, epoch: int, reason: str) -> None:
@@ -198,13 +218,18 @@ class JobEngine:
         self._set(job, epoch, state="Failed", reason=reason, complete_time=_now_iso(), imported_rows=0)
         log.info("emulator job %s failed: %s", job.job_id, reason)
 
-    def _run(self, job: Job, epoch: int) -> None:
-        with self._slots:
-            try:
-                self._run_inner(job, epoch)
-            except Exception as exc:  # never leave a job hanging in a running state
-                log.exception("emulator job %s crashed", job.job_id)
-                self._fail(job, epoch, f"internal error: {type(exc).__name__}: {exc}")
+    def _run(self, job: Job, epoch: int, wake: threading.Event) -> None:
+        self._local.wake = wake
+        try:
+            with self._slots:
+                try:
+                    self._run_inner(job, epoch)
+                except Exception as exc:  # never leave a job hanging in a running state
+                    log.exception("emulator job %s crashed", job.job_id)
+                    self._fail(job, epoch, f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._workers.discard(threading.current_thread())
 
     def _run_inner(self, job: Job, epoch: int) -> None:
         if not self._sleep(epoch):

@@ -72,7 +72,8 @@ class EmulatorConfig:
 
 
 class AdminService:
-    """``/_emulator/``: ``GET stats``, ``GET|POST faults``, ``POST reset``, ``GET health``."""
+    """``/_emulator/``: ``GET stats``, ``GET|POST faults``, ``POST reset``, ``GET health``,
+    ``GET jobs?jobId=`` (the states a job went through)."""
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
@@ -87,6 +88,12 @@ class AdminService:
             return Response(400, {"code": 400, "message": "body is not valid JSON"})
         if action == "health":
             return Response(200, {"code": 0, "data": {"status": "ok"}})
+        if action == "jobs":
+            job_id = request.query.get("jobId") or (body or {}).get("jobId")
+            history = self.emulator.job_history(str(job_id)) if job_id else None
+            if history is None:
+                return Response(404, {"code": 404, "message": f"no job {job_id!r}"})
+            return Response(200, {"code": 0, "data": {"jobId": job_id, "history": history}})
         if action == "stats":
             return Response(200, {"code": 0, "data": self.emulator.stats()})
         if action == "faults" and request.method == "GET":
@@ -305,6 +312,24 @@ class Emulator:
             "vikingdb_mounted": self.vikingdb_mounted,
         }
 
+    def set_pace(self, seconds: float) -> None:
+        """Seconds per job lifecycle step from now on (``reset()`` restores the configured pace)."""
+        if seconds < 0:
+            raise ValueError(f"pace must be >= 0, got {seconds}")
+        self._require_engine().pace_seconds = seconds
+
+    def _require_engine(self) -> Any:
+        if self.engine is None:
+            raise RuntimeError("the emulator is not running: call start() first")
+        return self.engine
+
+    def job_history(self, job_id: str) -> list[list[Any]] | None:
+        """Every ``[state, progress]`` an import job went through (None: unknown job)."""
+        job = self.engine.get(job_id) if self.engine is not None else None
+        if job is None:
+            return None
+        return [list(step) for step in job.history]
+
     def set_faults(self, config: FaultConfig | None = None, **settings: Any) -> FaultConfig:
         """Replace the fault settings (``rate_429``, ``rate_5xx``, ``rate_drop``,
         ``rate_lost_response``, ``latency_ms``,
@@ -328,6 +353,7 @@ class Emulator:
             self.faults.configure(FaultConfig(seed=self.config.seed))
         if self.engine is not None:
             self.engine.reset()
+            self.engine.pace_seconds = self.config.pace_seconds
         if drop_collections and self.collections is not None:
             self.collections.drop_all()
         if self.vikingdb is not None and self._http is not None:

@@ -93,6 +93,9 @@ class ZillizMilvusService:
             "/v2/vectordb/collections/drop": self._coll_drop,
             "/v2/vectordb/collections/has": self._coll_has,
             "/v2/vectordb/collections/get_stats": self._coll_stats,
+            "/v2/vectordb/partitions/create": self._part_create,
+            "/v2/vectordb/partitions/list": self._part_list,
+            "/v2/vectordb/partitions/has": self._part_has,
             "/v2/vectordb/entities/search": self._search,
             "/v2/vectordb/entities/query": self._query,
             "/v2/vectordb/entities/insert": self._insert,
@@ -450,7 +453,37 @@ class ZillizMilvusService:
 
     def _coll_stats(self, request: Request, params: dict[str, Any]) -> dict[str, Any]:
         name = self._str(params, "collectionName", MILVUS_PARAM)
-        return {"rowCount": self.collections.count(self._db(request, params), name)}
+        db = self._db(request, params)
+        return {"rowCount": self.collections.count(db, name, partitions=self._partitions(params))}
+
+    # ---- partitions -------------------------------------------------------------------------------
+    def _part_create(self, request: Request, params: dict[str, Any]) -> dict[str, Any]:
+        name = self._str(params, "collectionName", MILVUS_PARAM)
+        partition = self._str(params, "partitionName", MILVUS_PARAM)
+        db = self._db(request, params)
+        self.collections.describe(db, name)
+        self.collections.ensure_partition(db, name, partition)
+        return {}
+
+    def _part_list(self, request: Request, params: dict[str, Any]) -> list[str]:
+        name = self._str(params, "collectionName", MILVUS_PARAM)
+        return self.collections.list_partitions(self._db(request, params), name)
+
+    def _part_has(self, request: Request, params: dict[str, Any]) -> dict[str, Any]:
+        name = self._str(params, "collectionName", MILVUS_PARAM)
+        partition = self._str(params, "partitionName", MILVUS_PARAM)
+        db = self._db(request, params)
+        self.collections.describe(db, name)
+        return {"has": self.collections.has_partition(db, name, partition)}
+
+    @staticmethod
+    def _partitions(params: Mapping[str, Any]) -> list[str] | None:
+        names = params.get("partitionNames")
+        if names is None:
+            return None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise _Err(MILVUS_PARAM, "partitionNames must be a list of partition names")
+        return names or None
 
     # ---- entities ---------------------------------------------------------------------------------
     @staticmethod
@@ -513,6 +546,7 @@ class ZillizMilvusService:
                 output_fields=self._fields(params),
                 limit=self._limit(params, 100),
                 offset=int(params.get("offset") or 0),
+                partitions=self._partitions(params),
             )
         except CollectionNotFound:
             raise
