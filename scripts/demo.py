@@ -84,7 +84,7 @@ def main() -> int:
 
         from airflow.dag_processing.dagbag import DagBag
 
-        bag = DagBag(dag_folder=str(EXAMPLES), include_examples=False)
+        bag = DagBag(dag_folder=str(EXAMPLES))
         if bag.import_errors:
             for path, error in bag.import_errors.items():
                 print(f"    import error in {path}:\n{error}")
