@@ -656,3 +656,22 @@ def test_reset_stops_running_jobs_and_rolls_back(vectorimport_emulator: Emulator
     assert ok(call(emu, "/v2/vectordb/jobs/import/list", {}))["records"] == []
     gone = call(emu, "/v2/vectordb/jobs/import/describe", {"jobId": job_id}).json()
     assert gone["code"] != 0
+
+
+def test_external_s3_endpoint(s3_endpoint: str, tmp_path) -> None:
+    """``s3_endpoint`` set: no moto of its own, buckets created on (and files read from) that endpoint."""
+    config = EmulatorConfig(
+        pace_seconds=0, s3_endpoint=s3_endpoint, data_dir=str(tmp_path), milvus_bucket="ext-bucket"
+    )
+    with Emulator(config) as emu:
+        assert emu.s3_endpoint == s3_endpoint
+        create_collection(emu)
+        put(emu, "e.jsonl", "\n".join(json.dumps(r) for r in rows(4)).encode())
+        job_id = ok(
+            call(emu, "/v2/vectordb/jobs/import/create", {"collectionName": "docs", "files": [["e.jsonl"]]})
+        )["jobId"]
+        assert wait_job(emu, job_id)[0]["importedRows"] == 4
+        assert (
+            json.loads(emu.connection_env()["AIRFLOW_CONN_S3_EMULATOR"])["extra"]["endpoint_url"]
+            == s3_endpoint
+        )

@@ -41,7 +41,8 @@ def test_cli_serves_with_faults_and_stops_on_sigterm(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "airflow_provider_vectorimport.emulator.cli",
+            "airflow_provider_vectorimport.cli",  # the `vectorimport` console command
+            "emulator",
             "--port",
             "0",
             "--pace",
