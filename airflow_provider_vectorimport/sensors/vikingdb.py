@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
+from airflow.sdk import PokeReturnValue
+from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_vectorimport.exceptions import JobFailedError
 from airflow_provider_vectorimport.hooks.vikingdb import VikingDBHook
-from airflow_provider_vectorimport.links import CONSOLE_URL_KEY, VikingDBTaskLink
+from airflow_provider_vectorimport.links import VikingDBTaskLink
 from airflow_provider_vectorimport.models import JobState
 from airflow_provider_vectorimport.operators.vikingdb import raise_for_task, task_summary
+from airflow_provider_vectorimport.sensors.base import JobSensorBase
 from airflow_provider_vectorimport.triggers.vikingdb import CONFIRM_HINT, VikingDBTaskTrigger
 from airflow_provider_vectorimport.utils import default_deferrable
 
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class VikingDBTaskSensor(BaseSensorOperator):
+class VikingDBTaskSensor(JobSensorBase):
     """Succeeds when the VikingDB task is ``done``; fails with its ``err_msg`` when it is ``fail``.
 
     A task in ``confirm`` waits for a human: every poke logs a warning saying so, and
@@ -75,50 +74,28 @@ class VikingDBTaskSensor(BaseSensorOperator):
             return False
         return PokeReturnValue(is_done=True, xcom_value=self._summary(task))
 
-    def execute(self, context: Context) -> Any:
+    @property
+    def job_label(self) -> str:
+        return f"VikingDB task {self.vikingdb_task_id}"
+
+    def console_url(self) -> str | None:
         if not self.vikingdb_task_id or not isinstance(self.vikingdb_task_id, str):
             raise AirflowException(f"vikingdb_task_id must be a task id, got {self.vikingdb_task_id!r}")
         task = self.hook.get_task(self.vikingdb_task_id)
-        context["ti"].xcom_push(
-            key=CONSOLE_URL_KEY,
-            value=self.hook.console_url(task.task_params.get("collection_name"), task.task_id),
-        )
-        if not self.deferrable:
-            return super().execute(context)
-        result = self.poke(context)
-        if isinstance(result, PokeReturnValue):
-            return result.xcom_value
-        self.defer(
-            trigger=VikingDBTaskTrigger(
-                conn_id=self.vikingdb_conn_id,
-                job_id=self.vikingdb_task_id,
-                poll_interval=self.poke_interval,
-                end_time=time.time() + self.timeout,
-                fail_on_confirm=self.fail_on_confirm,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + 60),
+        return self.hook.console_url(task.task_params.get("collection_name"), task.task_id)
+
+    def make_trigger(self, end_time: float) -> VikingDBTaskTrigger:
+        return VikingDBTaskTrigger(
+            conn_id=self.vikingdb_conn_id,
+            job_id=self.vikingdb_task_id,
+            poll_interval=self.poke_interval,
+            end_time=end_time,
+            fail_on_confirm=self.fail_on_confirm,
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        if not isinstance(event, Mapping) or "status" not in event:
-            raise AirflowException(f"Unexpected trigger event: {event!r}")
-        status = event["status"]
-        if status == "timeout":
-            message = f"VikingDB task {self.vikingdb_task_id} not finished after {self.timeout:.0f}s"
-            if self.soft_fail:
-                raise AirflowSkipException(message)
-            raise AirflowSensorTimeout(message)
-        if status in ("success", "failed"):
-            task = self.hook.get_task(str(self.vikingdb_task_id))
-            raise_for_task(task, fail_on_confirm=self.fail_on_confirm)
-            if status == "failed" or task.state is not JobState.COMPLETED:
-                raise JobFailedError(
-                    f"VikingDB task {task.task_id}: {event.get('message')}", job_id=task.task_id
-                )
-            return self._summary(task)
-        if status == "error":
-            raise AirflowException(
-                f"Waiting for VikingDB task {self.vikingdb_task_id} failed: {event.get('message')}"
-            )
-        raise AirflowException(f"Unexpected trigger event: {event!r}")
+    def on_terminal_event(self, status: str, event: Mapping[str, Any]) -> Any:
+        task = self.hook.get_task(str(self.vikingdb_task_id))
+        raise_for_task(task, fail_on_confirm=self.fail_on_confirm)
+        if status == "failed" or task.state is not JobState.COMPLETED:
+            raise JobFailedError(f"VikingDB task {task.task_id}: {event.get('message')}", job_id=task.task_id)
+        return self._summary(task)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
+from airflow.sdk import PokeReturnValue
 
 from airflow_provider_vectorimport.exceptions import JobFailedError
 from airflow_provider_vectorimport.hooks.zilliz import ZillizHook
-from airflow_provider_vectorimport.links import CONSOLE_URL_KEY, ZillizImportJobLink
+from airflow_provider_vectorimport.links import ZillizImportJobLink
 from airflow_provider_vectorimport.models import JobState
 from airflow_provider_vectorimport.operators.zilliz import job_summary, raise_for_job
+from airflow_provider_vectorimport.sensors.base import JobSensorBase
 from airflow_provider_vectorimport.triggers.zilliz import ZillizImportJobTrigger
 from airflow_provider_vectorimport.utils import default_deferrable
 
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class ZillizImportJobSensor(BaseSensorOperator):
+class ZillizImportJobSensor(JobSensorBase):
     """Succeeds when the import job completes; fails (with the reason and failing files) when it fails.
 
     A Milvus job at 80 % while indexes build is *running*, not stuck: only the terminal states end
@@ -60,39 +59,24 @@ class ZillizImportJobSensor(BaseSensorOperator):
         raise_for_job(job, fail_on_empty=self.fail_on_empty)
         return PokeReturnValue(is_done=True, xcom_value=job_summary(job))
 
-    def execute(self, context: Context) -> Any:
-        context["ti"].xcom_push(key=CONSOLE_URL_KEY, value=self.hook.console_url(self.job_id))
-        if not self.deferrable:
-            return super().execute(context)
-        result = self.poke(context)
-        if isinstance(result, PokeReturnValue):
-            return result.xcom_value
-        import time
+    @property
+    def job_label(self) -> str:
+        return f"Import job {self.job_id}"
 
-        self.defer(
-            trigger=ZillizImportJobTrigger(
-                conn_id=self.zilliz_conn_id,
-                job_id=self.job_id,
-                poll_interval=self.poke_interval,
-                end_time=time.time() + self.timeout,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + 60),
+    def console_url(self) -> str | None:
+        return self.hook.console_url(self.job_id)
+
+    def make_trigger(self, end_time: float) -> ZillizImportJobTrigger:
+        return ZillizImportJobTrigger(
+            conn_id=self.zilliz_conn_id,
+            job_id=self.job_id,
+            poll_interval=self.poke_interval,
+            end_time=end_time,
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        if not event or "status" not in event:
-            raise AirflowException(f"Unexpected trigger event: {event!r}")
-        status = event["status"]
-        if status == "timeout":
-            message = f"Import job {self.job_id} not finished after {self.timeout:.0f}s"
-            if self.soft_fail:
-                raise AirflowSkipException(message)
-            raise AirflowSensorTimeout(message)
-        if status in ("success", "failed"):
-            job = self.hook.get_import_job(self.job_id)
-            if job.state is JobState.FAILED or status == "failed":
-                raise JobFailedError(job.failure_message(), job_id=job.job_id, summary=job.to_dict())
-            raise_for_job(job, fail_on_empty=self.fail_on_empty)
-            return job_summary(job)
-        raise AirflowException(f"Waiting for import job {self.job_id} failed: {event.get('message')}")
+    def on_terminal_event(self, status: str, event: Mapping[str, Any]) -> Any:
+        job = self.hook.get_import_job(self.job_id)
+        if job.state is JobState.FAILED or status == "failed":
+            raise JobFailedError(job.failure_message(), job_id=job.job_id, summary=job.to_dict())
+        raise_for_job(job, fail_on_empty=self.fail_on_empty)
+        return job_summary(job)
