@@ -456,6 +456,11 @@ def job_matches_files(job: ImportJob, wanted: Sequence[str]) -> bool:
     return all(any(h == w or h.endswith("/" + w) or w.endswith("/" + h) for h in have) for w in want)
 
 
+def _describe_missing(config: ZillizConfig, exc: NotFoundError) -> bool:
+    """Milvus before /describe answers 404 for the route itself: then ask /get_progress."""
+    return config.flavour == "milvus" and (exc.http_status == 404 or "no route" in str(exc).lower())
+
+
 # ----------------------------------------------------------------------------- the hook
 
 
@@ -579,7 +584,7 @@ class ZillizHook(BaseHook):
         try:
             data = self._call(build_get_call(config, job_id))
         except NotFoundError as exc:
-            if config.flavour != "milvus" or ("no route" not in str(exc).lower() and exc.http_status != 404):
+            if not _describe_missing(config, exc):
                 raise
             data = self._call(build_get_call(config, job_id, describe=False))
         return parse_import_job(config.flavour, data, job_id)
@@ -622,7 +627,7 @@ class ZillizHook(BaseHook):
         try:
             data = await self._acall(config, build_get_call(config, job_id))
         except NotFoundError as exc:
-            if config.flavour != "milvus" or ("no route" not in str(exc).lower() and exc.http_status != 404):
+            if not _describe_missing(config, exc):
                 raise
             data = await self._acall(config, build_get_call(config, job_id, describe=False))
         return parse_import_job(config.flavour, data, job_id)
