@@ -325,9 +325,30 @@ def _as_list(value: Any) -> list[Any] | None:
     return value if isinstance(value, list) else None
 
 
+def _fast_vector(value: Any, dim: int | None) -> list[float] | None:
+    """The common case in one numpy pass: a list/array of ``dim`` finite numbers. None: take the
+    slow path (which names the exact problem)."""
+    import numpy as np
+
+    if isinstance(value, str | bytes | bytearray | Mapping):
+        return None
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        return None
+    if arr.ndim != 1 or arr.shape[0] != dim or arr.dtype.kind not in "iuf":
+        return None
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        return None
+    return arr.astype(np.float64).tolist()
+
+
 def _check_field(spec: FieldSpec, value: Any, what: str) -> Any:
     t = spec.data_type
     if t in {"FloatVector", "Float16Vector", "BFloat16Vector"}:
+        fast = _fast_vector(value, spec.dim)
+        if fast is not None:
+            return fast
         vec = _as_list(value)
         if vec is None:
             raise RowError(f"{what}: expected a list of {spec.dim} floats, got {type(value).__name__}")
