@@ -199,6 +199,15 @@ class _BaseClient:
         self.signer = signer
         self.policy = policy or RetryPolicy()
 
+    def _retry_kwargs(self, method: str, url: str) -> dict[str, Any]:
+        return dict(
+            stop=stop_after_attempt(self.policy.max_attempts),
+            wait=_make_wait(self.policy),
+            retry=retry_if_exception(_is_retryable),
+            before_sleep=_log_retry(self.service, method, urlsplit(url).path),
+            reraise=True,
+        )
+
     def _url(self, path: str, params: Mapping[str, Any] | None) -> str:
         url = path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
         if params:
@@ -247,13 +256,7 @@ class HttpClient(_BaseClient):
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         url = self._url(path, params)
-        retrying = Retrying(
-            stop=stop_after_attempt(self.policy.max_attempts),
-            wait=_make_wait(self.policy),
-            retry=retry_if_exception(_is_retryable),
-            before_sleep=_log_retry(self.service, method, urlsplit(url).path),
-            reraise=True,
-        )
+        retrying = Retrying(**self._retry_kwargs(method, url))
         return retrying(self._once, method, url, json, headers)
 
     def _once(self, method: str, url: str, json_body: Any, extra_headers: Mapping[str, str] | None) -> Any:
@@ -307,13 +310,7 @@ class AsyncHttpClient(_BaseClient):
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         url = self._url(path, params)
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.policy.max_attempts),
-            wait=_make_wait(self.policy),
-            retry=retry_if_exception(_is_retryable),
-            before_sleep=_log_retry(self.service, method, urlsplit(url).path),
-            reraise=True,
-        )
+        retrying = AsyncRetrying(**self._retry_kwargs(method, url))
         return await retrying(self._once, method, url, json, headers)
 
     async def _once(
