@@ -1,10 +1,15 @@
 """Benchmark: our upload/download operators vs a plain boto3 upload_file/download_file loop.
 
-Generates >= 1 GiB of "prepared" files under /tmp (a few large Parquet-sized parts plus many small ones),
-starts moto's S3 server in-process on 127.0.0.1, and moves the same files both ways with each method,
-side by side in one run. Prints MiB/s and our/boto3 ratios (target >= 0.9x). Not a test; no assertions.
+Generates >= 1 GiB of "prepared" files under /tmp (3/4 of the volume in 128 MiB parts, the rest in
+4 MiB parts), starts moto's S3 server in-process on 127.0.0.1, and moves the same files both ways with
+each method, side by side in one run (the order alternates between rounds). Prints MiB/s per run and
+the median ours/boto3 throughput ratio (target >= 0.9x). Not a test; no assertions on timings.
 
-    python3 bench/transfer.py [--size-mib 1024] [--rounds 1] [--keep]
+    python3 bench/transfer.py [--size-mib 1024] [--rounds 2] [--keep]
+
+Methods: "boto3 loop" (client.upload_file / download_file per file, default TransferConfig),
+"operators" (UploadToObjectStorageOperator / DownloadFromObjectStorageOperator, defaults: SHA-256
+metadata, 4 files x 8 parts in parallel) and "operators etag" (checksum="etag": no pre-upload hash).
 """
 
 from __future__ import annotations
@@ -14,9 +19,12 @@ import json
 import logging
 import os
 import shutil
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import boto3
 import numpy as np
@@ -30,11 +38,11 @@ MiB = 1024 * 1024
 
 
 def make_files(root: Path, size_mib: int) -> list[Path]:
-    """3/4 of the volume in 128 MiB parts, 1/4 in 4 MiB parts."""
+    """3/4 of the volume in 128 MiB parts, 1/4 in 4 MiB parts (reused if already there)."""
     rng = np.random.default_rng(0)
     root.mkdir(parents=True, exist_ok=True)
-    big_total = size_mib * 3 // 4
-    sizes = [128] * (big_total // 128) + [4] * ((size_mib - (big_total // 128) * 128) // 4)
+    big = (size_mib * 3 // 4) // 128
+    sizes = [128] * big + [4] * ((size_mib - big * 128) // 4)
     files = []
     for i, mib in enumerate(sizes):
         path = root / f"part-{i:05d}.parquet"
@@ -44,7 +52,7 @@ def make_files(root: Path, size_mib: int) -> list[Path]:
     return files
 
 
-def timed(fn):
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     t0 = time.perf_counter()
     result = fn()
     return time.perf_counter() - t0, result
@@ -53,11 +61,12 @@ def timed(fn):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the generated files under /tmp")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    for name in ("werkzeug", "airflow"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
     from moto.server import ThreadedMotoServer
@@ -86,53 +95,70 @@ def main() -> None:
     t_gen, files = timed(lambda: make_files(src, args.size_mib))
     total = sum(p.stat().st_size for p in files)
     print(f"data: {len(files)} files, {total / MiB:.0f} MiB in {src} (generated/checked in {t_gen:.1f} s)")
-    print(f"moto S3 server: {endpoint}; cores: {os.cpu_count()}")
-    rows = []
-    try:
-        for rnd in range(args.rounds):
-            # --- plain boto3 loop (default TransferConfig) -------------------------------------------------
-            b = f"bench-boto3-{rnd}"
-            client.create_bucket(Bucket=b)
-            up_s, _ = timed(lambda b=b: [client.upload_file(str(p), b, f"data/{p.name}") for p in files])
-            dl_dir = work / f"boto3-{rnd}"
-            dl_dir.mkdir()
-            down_s, _ = timed(
-                lambda b=b, d=dl_dir: [
-                    client.download_file(b, f"data/{p.name}", str(d / p.name)) for p in files
-                ]
-            )
-            rows.append(("boto3 loop", rnd, up_s, down_s))
-            for p in files:
-                client.delete_object(Bucket=b, Key=f"data/{p.name}")
-            shutil.rmtree(dl_dir)
+    print(f"moto S3 server: {endpoint}; cores: {os.cpu_count()}; load avg: {os.getloadavg()[0]:.2f}")
 
-            # --- our operators ----------------------------------------------------------------------------------
-            o = f"bench-ours-{rnd}"
-            client.create_bucket(Bucket=o)
+    counter = iter(range(1_000_000))
+
+    def boto3_loop() -> tuple[float, float]:
+        bucket = f"bench-boto3-{next(counter)}"
+        client.create_bucket(Bucket=bucket)
+        up, _ = timed(lambda: [client.upload_file(str(p), bucket, f"data/{p.name}") for p in files])
+        out = work / bucket
+        out.mkdir()
+        down, _ = timed(
+            lambda: [client.download_file(bucket, f"data/{p.name}", str(out / p.name)) for p in files]
+        )
+        for p in files:
+            client.delete_object(Bucket=bucket, Key=f"data/{p.name}")
+        shutil.rmtree(out)
+        return up, down
+
+    def operators(checksum: str) -> Callable[[], tuple[float, float]]:
+        def run() -> tuple[float, float]:
+            bucket = f"bench-ops-{checksum}-{next(counter)}"
+            client.create_bucket(Bucket=bucket)
             up_op = UploadToObjectStorageOperator(
                 task_id="up",
                 source=str(src),
-                bucket=o,
+                bucket=bucket,
                 prefix="data",
                 conn_id="bench_s3",
-                progress_interval=5,
+                checksum=checksum,
             )
-            up2_s, up_result = timed(lambda op=up_op: op.execute({}))
-            assert up_result["uploaded"] == len(files)
-            skip_s, skip_result = timed(lambda op=up_op: op.execute({}))
-            assert skip_result["skipped"] == len(files)
-            out = work / f"ours-{rnd}"
+            up, result = timed(lambda: up_op.execute({}))
+            assert result["uploaded"] == len(files)
+            skip, result = timed(lambda: up_op.execute({}))
+            assert result["skipped"] == len(files)
+            out = work / bucket
             down_op = DownloadFromObjectStorageOperator(
-                task_id="down", bucket=o, prefix="data", local_dir=str(out), conn_id="bench_s3"
+                task_id="down", bucket=bucket, prefix="data", local_dir=str(out), conn_id="bench_s3"
             )
-            down2_s, down_result = timed(lambda op=down_op: op.execute({}))
-            assert down_result["downloaded"] == len(files)
-            reskip_s, _ = timed(lambda op=down_op: op.execute({}))
-            rows.append(("operators", rnd, up2_s, down2_s))
-            print(f"round {rnd}: re-run skip: upload {skip_s:.2f} s (hash + HEAD), download {reskip_s:.2f} s")
+            down, result = timed(lambda: down_op.execute({}))
+            assert result["downloaded"] == len(files)
+            reskip, result = timed(lambda: down_op.execute({}))
+            assert result["skipped"] == len(files)
+            print(
+                f"  operators {checksum}: re-run (all skipped): upload {skip:.2f} s, download {reskip:.2f} s"
+            )
             for p in files:
-                client.delete_object(Bucket=o, Key=f"data/{p.name}")
+                client.delete_object(Bucket=bucket, Key=f"data/{p.name}")
             shutil.rmtree(out)
+            return up, down
+
+        return run
+
+    methods = {
+        "boto3 loop": boto3_loop,
+        "operators": operators("sha256"),
+        "operators etag": operators("etag"),
+    }
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in methods}
+    try:
+        for rnd in range(args.rounds):
+            order = list(methods) if rnd % 2 == 0 else list(reversed(methods))
+            print(f"round {rnd}: {' -> '.join(order)}")
+            for name in order:
+                results[name].append(methods[name]())
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -141,16 +167,16 @@ def main() -> None:
 
     mib = total / MiB
     print(
-        f"\n{'method':<12} {'round':>5} {'upload s':>9} {'up MiB/s':>9} {'download s':>11} {'down MiB/s':>10}"
+        f"\n{'method':<15} {'round':>5} {'upload s':>9} {'up MiB/s':>9} {'download s':>11} {'down MiB/s':>10}"
     )
-    for name, rnd, up_s, down_s in rows:
-        print(f"{name:<12} {rnd:>5} {up_s:>9.2f} {mib / up_s:>9.1f} {down_s:>11.2f} {mib / down_s:>10.1f}")
-    for rnd in range(args.rounds):
-        base = next(r for r in rows if r[0] == "boto3 loop" and r[1] == rnd)
-        ours = next(r for r in rows if r[0] == "operators" and r[1] == rnd)
-        print(
-            f"round {rnd}: ours/boto3 throughput: upload {base[2] / ours[2]:.2f}x, download {base[3] / ours[3]:.2f}x"
-        )
+    for name, runs in results.items():
+        for rnd, (up, down) in enumerate(runs):
+            print(f"{name:<15} {rnd:>5} {up:>9.2f} {mib / up:>9.1f} {down:>11.2f} {mib / down:>10.1f}")
+    base = results["boto3 loop"]
+    for name in ("operators", "operators etag"):
+        up_ratio = statistics.median(b[0] / o[0] for b, o in zip(base, results[name], strict=True))
+        down_ratio = statistics.median(b[1] / o[1] for b, o in zip(base, results[name], strict=True))
+        print(f"{name}: median throughput vs boto3 loop: upload {up_ratio:.2f}x, download {down_ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -315,6 +315,24 @@ def test_rerun_skips_identical_objects_and_reuploads_changed(
     assert s3_client.get_object(Bucket=bucket, Key="p/a.json")["Body"].read() == b'[{"id": 2}]'
 
 
+def test_etag_checksum_mode_skips_without_metadata(s3_endpoint, s3_client, bucket, tmp_path) -> None:
+    root = tmp_path / "e"
+    small = _write(root / "s.json", b"[1, 2, 3]")
+    _write(root / "big.bin", os.urandom(11 * MiB))
+    opts = TransferOptions(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB, checksum="etag")
+    config = _config(s3_endpoint)
+    first = upload_plan(_client(config), plan_from_path(root), bucket, "e", options=opts, storage=config)
+    assert first["uploaded"] == 2
+    assert "sha256" not in s3_client.head_object(Bucket=bucket, Key="e/big.bin")["Metadata"]
+    again = upload_plan(_client(config), plan_from_path(root), bucket, "e", options=opts, storage=config)
+    assert (again["uploaded"], again["skipped"]) == (0, 2)
+    small.write_bytes(b"[1, 2, 4]")
+    third = upload_plan(_client(config), plan_from_path(root), bucket, "e", options=opts, storage=config)
+    assert (third["uploaded"], third["skipped"]) == (1, 1)
+    with pytest.raises(ConfigurationError, match="checksum must be"):
+        TransferOptions(checksum="crc32")
+
+
 def test_objects_from_other_tools_are_compared_by_etag(s3_endpoint, s3_client, bucket, tmp_path) -> None:
     small = _write(tmp_path / "d" / "small.json", b'{"rows": []}')
     big = _write(tmp_path / "d" / "big.json", os.urandom(11 * MiB))

@@ -27,6 +27,7 @@ def _options(
     max_concurrency: int,
     max_workers: int,
     progress_interval: float,
+    checksum: str = "sha256",
 ) -> TransferOptions:
     return TransferOptions(
         multipart_threshold=multipart_threshold,
@@ -34,6 +35,7 @@ def _options(
         max_concurrency=max_concurrency,
         max_workers=max_workers,
         progress_interval=progress_interval,
+        checksum=checksum,
     )
 
 
@@ -78,6 +80,8 @@ class UploadToObjectStorageOperator(BaseOperator):
     :param stale_multipart_after: also abort incomplete multipart uploads under the prefix older than this
         (seconds or timedelta; ``None`` to disable).
     :param extra_args: boto3 ``ExtraArgs`` for every object (e.g. ``{"ServerSideEncryption": "AES256"}``).
+    :param checksum: ``"sha256"`` (default: SHA-256 stored in object metadata, compared on re-runs) or
+        ``"etag"`` (no hashing before upload; re-runs compare ETags with the local MD5s).
     """
 
     template_fields: Sequence[str] = ("source", "manifest", "bucket", "prefix")
@@ -98,6 +102,7 @@ class UploadToObjectStorageOperator(BaseOperator):
         stale_multipart_after: float | timedelta | None = timedelta(days=1),
         extra_args: dict[str, Any] | None = None,
         progress_interval: float = 10.0,
+        checksum: str = "sha256",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -111,7 +116,12 @@ class UploadToObjectStorageOperator(BaseOperator):
         self.prefix = prefix
         self.conn_id = conn_id
         self.options = _options(
-            multipart_threshold, multipart_chunksize, max_concurrency, max_workers, progress_interval
+            multipart_threshold,
+            multipart_chunksize,
+            max_concurrency,
+            max_workers,
+            progress_interval,
+            checksum,
         )
         if isinstance(stale_multipart_after, (int, float)):
             stale_multipart_after = timedelta(seconds=stale_multipart_after)

@@ -9,6 +9,7 @@ local file's SHA-256. Objects written by other tools (no ``sha256`` metadata) ar
 a plain MD5 for single-part objects, or the multipart ETag (md5 of the part md5s + ``-N``) recomputed
 with our part size. SHA-256 metadata was preferred over ETags alone because ETags are not content
 hashes on several S3-compatible services and under SSE-KMS, and depend on the part size used.
+``TransferOptions(checksum="etag")`` trades that robustness for no pre-upload hash pass.
 
 Partial multipart uploads: s3transfer aborts a multipart upload when a part fails; an upload left by a
 crashed process is swept by :func:`abort_incomplete_uploads` before uploading (always for the exact
@@ -75,15 +76,25 @@ class TransferError(VectorImportError):
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TransferOptions:
-    """Parallelism knobs: ``max_workers`` files at a time, each in ``max_concurrency`` parts."""
+    """Parallelism knobs: ``max_workers`` files at a time, each in ``max_concurrency`` parts.
+
+    ``checksum`` decides how "already uploaded" is recognised: ``"sha256"`` (default) hashes every file
+    before upload and stores the digest in object metadata (robust on every S3-compatible service);
+    ``"etag"`` skips that pre-upload hash pass and, on re-runs only, compares the object's ETag with the
+    MD5 / multipart MD5 of the local file (cheaper, but services whose multipart ETags are not MD5-based,
+    or SSE-KMS buckets, then re-upload instead of skipping — never the reverse).
+    """
 
     multipart_threshold: int = 16 * MiB
     multipart_chunksize: int = 16 * MiB
     max_concurrency: int = 8
     max_workers: int = 4
     progress_interval: float = 10.0
+    checksum: str = "sha256"
 
     def __post_init__(self) -> None:
+        if self.checksum not in ("sha256", "etag"):
+            raise ConfigurationError(f"checksum must be 'sha256' or 'etag', got {self.checksum!r}")
         if self.multipart_chunksize < 5 * MiB:
             raise ConfigurationError("multipart_chunksize must be at least 5 MiB (the S3 minimum part size)")
         if self.multipart_threshold < 1:
@@ -510,14 +521,14 @@ def plan_from_manifest(manifest: dict[str, Any] | str | os.PathLike[str]) -> Upl
 # upload
 # ------------------------------------------------------------------------------------------------
 def _same_object(
-    client: Any, bucket: str, key: str, lf: LocalFile, sha: str, etag: str, options: TransferOptions
+    client: Any, bucket: str, key: str, lf: LocalFile, sha: str | None, etag: str, options: TransferOptions
 ) -> bool:
     head = _call(
         client.head_object, bucket=bucket, key=key, action="read metadata of", Bucket=bucket, Key=key
     )
     remote_sha = (head.get("Metadata") or {}).get(SHA256_METADATA_KEY)
     if remote_sha:
-        return remote_sha == sha
+        return remote_sha == (sha or file_sha256(lf.path))
     return bool(etag) and file_etag(lf.path, lf.size, options) == etag
 
 
@@ -567,14 +578,15 @@ def upload_plan(
 
     def one(lf: LocalFile) -> bool:
         key = keys[lf.rel]
-        sha = file_sha256(lf.path)
+        sha = file_sha256(lf.path) if options.checksum == "sha256" else None
         current = existing.get(key)
         if current is not None and current["size"] == lf.size:
             if _same_object(client, bucket, key, lf, sha, current["etag"], options):
                 progress.file_done(skipped=True, size=lf.size)
                 return False
         args = {**(extra_args or {})}
-        args["Metadata"] = {**args.get("Metadata", {}), SHA256_METADATA_KEY: sha}
+        if sha:
+            args["Metadata"] = {**args.get("Metadata", {}), SHA256_METADATA_KEY: sha}
         _call(
             client.upload_file,
             bucket=bucket,
