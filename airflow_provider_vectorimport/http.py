@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import json
 import logging
@@ -322,7 +321,7 @@ class AsyncHttpClient(_BaseClient):
             async with session.request(method, url, data=body or None, headers=headers) as resp:
                 text = await resp.text()
                 status, resp_headers = resp.status, resp.headers
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise TransportError(f"{self.service} {method} {urlsplit(url).path}: {exc!r}") from exc
         return self._check(status, text, resp_headers)
 

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
-class JobState(str, enum.Enum):
+class JobState(enum.StrEnum):
     """Normalized state of a bulk import job or a VikingDB task."""
 
     PENDING = "pending"
