@@ -240,6 +240,15 @@ def test_volcengine_sdk_export_and_import_tasks(vectorimport_emulator: Emulator,
     )
     failed = _wait_task(viking_service, bad)
     assert failed.task_status == "fail" and "nothing-here" in failed.process_info["err_msg"]
+    assert emu.stats()["vikingdb_tasks_created"] == {"src": 1, "dst": 2}
+
+    # injected faults on the VikingDB paths carry VikingDB's own codes
+    emu.set_faults(rate_429=1.0, paths=["/api/task/"])
+    throttled = requests.post(emu.url + "/api/task/list", json={}, timeout=10)
+    assert throttled.status_code == 429 and throttled.json()["code"] == 1000029
+    emu.set_faults(rate_5xx=1.0, paths=["/api/task/"])
+    broken = requests.post(emu.url + "/api/task/list", json={}, timeout=10)
+    assert broken.status_code == 503 and broken.json()["code"] == 1000028
 
 
 def test_volcengine_sdk_wrong_secret_is_rejected(

@@ -16,6 +16,7 @@ from typing import Any
 from airflow_provider_vectorimport.emulator.core import Request, Response
 
 ADMIN_PREFIX = "/_emulator/"
+VIKINGDB_PREFIX = "/api/"  # VikingDB answers faults with its own codes (1000029 quota, 1000028 internal)
 
 
 @dataclass
@@ -113,17 +114,29 @@ class FaultInjector:
             latency = cfg.latency_ms
         if latency:
             time.sleep(latency / 1000.0)
+        viking = request.path.startswith(VIKINGDB_PREFIX)
         if kind == "429":
-            return Response(
-                429,
-                {"code": 429, "message": "rate limit exceeded (injected by the emulator)"},
-                {"Retry-After": str(cfg.retry_after)},
+            body = (
+                {
+                    "code": 1000029,
+                    "message": "quota limit (injected by the emulator)",
+                    "request_id": "emulator",
+                }
+                if viking
+                else {"code": 429, "message": "rate limit exceeded (injected by the emulator)"}
             )
+            return Response(429, body, {"Retry-After": str(cfg.retry_after)})
         if kind == "5xx":
-            return Response(
-                cfg.status_5xx,
-                {"code": cfg.status_5xx, "message": "service unavailable (injected by the emulator)"},
+            body = (
+                {
+                    "code": 1000028,
+                    "message": "Internal error (injected by the emulator)",
+                    "request_id": "emulator",
+                }
+                if viking
+                else {"code": cfg.status_5xx, "message": "service unavailable (injected by the emulator)"}
             )
+            return Response(cfg.status_5xx, body)
         if kind == "drop":
             return Response(200, None, {"X-Emulator-Drop": "1"})
         return None

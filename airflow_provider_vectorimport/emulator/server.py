@@ -310,6 +310,7 @@ class Emulator:
             "requests_by_path": dict(self.faults.requests),
             "faults_injected": dict(self.faults.injected),
             "vikingdb_mounted": self.vikingdb_mounted,
+            "vikingdb_tasks_created": dict(getattr(self.vikingdb, "tasks_created", {}) or {}),
         }
 
     def set_pace(self, seconds: float) -> None:
