@@ -194,7 +194,7 @@ def main() -> None:
         sizes = [20_000]
         args.gib = 1.0
     if args.gib:
-        per_row = 7_800  # bytes of JSON per generated row, measured
+        per_row = 9_800  # bytes of JSON per generated row, measured
         sizes.append(int(args.gib * 2**30 / per_row) + 1)
     skip = {"parquet", "numpy"} if args.skip_lbw else ({"numpy"} if args.skip_lbw_numpy else set())
     scratch = tempfile.mkdtemp(prefix="vectorimport-bench-", dir="/tmp")

@@ -335,3 +335,46 @@ def test_vectorimport_entry_point_has_prepare(tmp_path):
         ]
     )
     assert rc == 0 and (tmp_path / "o" / "part-00000.parquet").exists()
+
+
+def test_wide_vectors_take_the_split_path_and_still_name_errors(tmp_path):
+    """Rows of >= 512 bytes send their float vectors through the CSV number parser; results and
+    errors must be the same as on the general path."""
+    schema = {
+        "fields": [
+            {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+            {"fieldName": "a", "dataType": "FloatVector", "elementTypeParams": {"dim": 64}},
+            {"fieldName": "t", "dataType": "VarChar", "elementTypeParams": {"max_length": 40}},
+            {"fieldName": "b", "dataType": "BFloat16Vector", "elementTypeParams": {"dim": 32}},
+        ]
+    }
+    rng = np.random.default_rng(3)
+    rows = [
+        {
+            "id": i,
+            "t": f'"a": [1, 2] {{ {i}',
+            "b": [float(x) for x in rng.uniform(-1, 1, 32)],
+            "a": [float(x) for x in rng.uniform(-1, 1, 64)],
+        }
+        for i in range(700)
+    ]
+    for layout in ("compact", "pretty"):
+        src = tmp_path / f"{layout}.json"
+        src.write_text(json.dumps({"rows": rows}, indent=2 if layout == "pretty" else None))
+        m = prepare_files(str(src), schema, tmp_path / f"out-{layout}", block_size="64KB")
+        t = pq.read_table(os.path.join(m["root"], m["files"][0]["path"]))
+        assert t.column("a").to_pylist() == [[float(np.float32(x)) for x in r["a"]] for r in rows]
+        assert t.column("b").to_pylist() == [[float(np.float32(x)) for x in r["b"]] for r in rows]
+        assert t.column("t").to_pylist() == [r["t"] for r in rows]
+        j = prepare_files(str(src), schema, tmp_path / f"json-{layout}", format="jsonl", block_size="64KB")
+        assert read_back(j) == rows  # float64 kept for the JSON writers: exact
+    bad_rows = [dict(r) for r in rows]
+    bad_rows[555] = {**rows[555], "a": rows[555]["a"][:63]}
+    bad_rows[600] = {**rows[600], "b": rows[600]["b"][:31] + ["x"]}
+    src = tmp_path / "bad.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in bad_rows))
+    with pytest.raises(PrepareError) as err:
+        prepare_files(str(src), schema, tmp_path / "bad", mode="collect", block_size="64KB")
+    assert [(e.row, e.field) for e in err.value.errors] == [(556, "a"), (601, "b")]
+    assert "vector has 63 values, expected dim 64" in err.value.errors[0].message
+    assert "non-numeric value 'x' at index 31" in err.value.errors[1].message

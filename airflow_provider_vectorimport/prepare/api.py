@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
 import uuid
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from airflow_provider_vectorimport.exceptions import ConfigurationError
@@ -20,7 +20,7 @@ from airflow_provider_vectorimport.prepare.readers import (
     iter_batches,
     resolve_inputs,
 )
-from airflow_provider_vectorimport.prepare.schema import CollectionSchema
+from airflow_provider_vectorimport.prepare.schema import DENSE_FLOAT_VECTORS, CollectionSchema
 from airflow_provider_vectorimport.prepare.validation import (
     Context,
     DuplicateChecker,
@@ -147,6 +147,7 @@ def prepare_files(
                     if table is not None and dups is not None:
                         if dups.check(table, sink, batch.source, batch.first_row):
                             table = None
+                    del batch  # let the input block go before the next one is read
                     if table is None or sink.errors:
                         continue  # keep validating (collect mode), write nothing more
                     # write, rolling over to a new chunk at chunk_bytes
@@ -163,6 +164,7 @@ def prepare_files(
                         take = max(1, int(room // per_row))
                         writer.write(table.slice(start, take))
                         start += take
+                    del table
         except InputError as exc:
             try:
                 sink.add(exc.source, exc.row, None, exc.message)
@@ -259,7 +261,11 @@ def _conform(table: pa.Table, ctx: Context, sink: ErrorSink, batch: Batch) -> An
 
 
 def _parse_lines_fast(batch: Batch, ctx: Context) -> pa.Table | None:
-    """pyarrow's JSON reader with the schema's column types; None when the fast path cannot apply."""
+    """pyarrow's JSON reader with the schema's column types; None when the fast path cannot apply.
+
+    Dense float vectors, the bulk of the bytes, are cut out of the rows and parsed by pyarrow's CSV
+    reader (one number per line), which parses numbers ~2-3x faster than its JSON reader; the rest of
+    each row (with ``null`` in place of the vectors) goes to the JSON reader."""
     import pyarrow.json as pj
 
     coll = ctx.schema
@@ -267,11 +273,22 @@ def _parse_lines_fast(batch: Batch, ctx: Context) -> pa.Table | None:
         f.data_type in ("JSON", "SparseFloatVector") for f in coll.data_fields
     ):
         return None
-    fields = [pa.field(f.name, f.arrow_type(ctx.wide_floats)) for f in coll.data_fields]
+    lines = batch.lines or b""
+    n = batch.num_rows
+    vec_fields = [f for f in coll.data_fields if f.data_type in DENSE_FLOAT_VECTORS]
+    vectors: dict[str, pa.Array] = {}
+    if vec_fields and n and len(lines) >= 512 * n:
+        split = _split_vectors(lines, batch, vec_fields, ctx)
+        if split is not None:
+            lines, vectors = split
+    fields = [
+        pa.field(f.name, pa.null() if f.name in vectors else f.arrow_type(ctx.wide_floats))
+        for f in coll.data_fields
+    ]
     block = max(1 << 22, batch.max_line + 64)
     try:
         table = pj.read_json(
-            io.BytesIO(batch.lines or b""),
+            pa.BufferReader(pa.py_buffer(lines)),
             read_options=pj.ReadOptions(block_size=block),
             parse_options=pj.ParseOptions(
                 explicit_schema=pa.schema(fields), unexpected_field_behavior="error"
@@ -279,9 +296,97 @@ def _parse_lines_fast(batch: Batch, ctx: Context) -> pa.Table | None:
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    if table.num_rows != batch.num_rows:
+    if table.num_rows != n:
         return None
+    for name, col in vectors.items():
+        if table.column(name).null_count != n:
+            return None
+        table = table.set_column(table.schema.get_field_index(name), name, col)
     return table
+
+
+_COLON_BRACKET = re.compile(rb"\s*:\s*\[")
+_VEC_TRANSLATE = bytes.maketrans(b",", b"\n")
+
+
+def _row_bounds(lines: bytes | bytearray, batch: Batch) -> tuple[list[int], list[int]]:
+    if batch.row_starts is not None and batch.row_ends is not None:
+        return batch.row_starts.tolist(), batch.row_ends.tolist()
+    nl = np.flatnonzero(np.frombuffer(lines, dtype=np.uint8) == 10)
+    starts = [0, *(nl + 1).tolist()]
+    ends = [*nl.tolist(), len(lines)]
+    return starts, ends
+
+
+def _split_vectors(
+    lines: bytes | bytearray, batch: Batch, fields: list[Any], ctx: Context
+) -> tuple[bytes, dict[str, pa.Array]] | None:
+    """Cut ``"name": [numbers]`` out of every row; None when any row does not fit that shape (the
+    general path then handles, and reports, it)."""
+    import pyarrow.csv as pcsv
+
+    starts, ends = _row_bounds(lines, batch)
+    n = batch.num_rows
+    if len(starts) != n:
+        return None
+    find, count = lines.find, lines.count
+    all_spans: list[tuple[int, int]] = []
+    texts: dict[str, bytes] = {}
+    mv = memoryview(lines)
+    for f in fields:
+        key = b'"' + f.name.encode() + b'"'
+        spans = []
+        commas = f.dim - 1
+        for rs, re_ in zip(starts, ends, strict=True):
+            k = find(key, rs, re_)
+            if k < 0:
+                return None
+            m = _COLON_BRACKET.match(lines, k + len(key), re_)
+            if m is None:
+                return None
+            s = m.end()
+            e = find(b"]", s, re_)
+            if e < 0 or count(b",", s, e) != commas or find(b"[", s, e) >= 0 or find(b'"', s, e) >= 0:
+                return None
+            if find(b"{", s, e) >= 0:
+                return None
+            spans.append((s, e))
+        all_spans.extend(spans)
+        texts[f.name] = b",".join([mv[s:e] for s, e in spans]).translate(_VEC_TRANSLATE, b" \t\r\n")
+    all_spans.sort()
+    pieces: list[Any] = []
+    prev = 0
+    for s, e in all_spans:
+        pieces.append(mv[prev : s - 1])
+        pieces.append(b"null")
+        prev = e + 1
+    pieces.append(mv[prev:])
+    rest = b"".join(pieces)
+    vectors: dict[str, pa.Array] = {}
+    for f in fields:
+        text = texts[f.name]
+        try:
+            values = pcsv.read_csv(
+                pa.py_buffer(text),
+                read_options=pcsv.ReadOptions(
+                    column_names=["v"], block_size=max(1 << 20, len(text) // 4 + 1)
+                ),
+                convert_options=pcsv.ConvertOptions(
+                    column_types={"v": pa.float64()}, null_values=[], strings_can_be_null=False
+                ),
+            ).column(0)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+        if len(values) != n * f.dim:
+            return None
+        values = values.combine_chunks()
+        if not ctx.wide_floats:
+            values = values.cast(pa.float32(), safe=False)  # decimal -> double -> float32, as the SDKs do
+        # from_buffers, not pa.array(): the latter imports pandas (~1 s, ~60 MB) to sniff its input
+        steps = np.arange(0, (n + 1) * f.dim, f.dim, dtype=np.int32)
+        offsets = pa.Array.from_buffers(pa.int32(), n + 1, [None, pa.py_buffer(steps)])
+        vectors[f.name] = pa.ListArray.from_arrays(offsets, values)
+    return rest, vectors
 
 
 def build_manifest(

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from airflow_provider_vectorimport.exceptions import ConfigurationError
 
-DEFAULT_BLOCK_BYTES = 32 << 20
+DEFAULT_BLOCK_BYTES = 8 << 20
 ROWS_PER_MEMORY_BATCH = 4096
 
 _EXT_FORMATS = {
@@ -47,7 +47,9 @@ class Batch:
     num_rows: int
     table: pa.Table | None = None
     rows: list[Any] | None = None
-    lines: bytes | None = None  # newline-separated JSON objects
+    lines: bytes | bytearray | None = None  # newline-separated JSON objects
+    row_starts: np.ndarray | None = None  # offsets of each row in ``lines`` (when known)
+    row_ends: np.ndarray | None = None
     max_line: int = 0
     text_cells: bool = False  # CSV: every cell is text
     json_text_strings: bool = False  # str values of JSON fields are JSON texts
@@ -143,6 +145,7 @@ _CLS[ord("}")] = _CLS[ord("]")] = 2
 _CLS[ord('"')] = 3
 _CLS[ord("\\")] = 4
 _CLS[ord("\n")] = _CLS[ord("\r")] = 5
+_CLS_TABLE = bytes(_CLS.astype(np.uint8))  # bytes.translate classifies ~10x faster than a NumPy lookup
 _WS = b" \t\r\n"
 _OBJ_HEAD = re.compile(rb'\A\s*\{\s*"rows"\s*:\s*\[')
 _ARR_HEAD = re.compile(rb"\A\s*\[")
@@ -191,16 +194,20 @@ def iter_json_array(path: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterat
         eof = False
         while True:
             if not eof:
-                more = fh.read(block_bytes)
-                if not more:
+                # one buffer for the carried-over partial row and the next block (no concatenation copy)
+                data = bytearray(len(carry) + block_bytes)
+                data[: len(carry)] = carry
+                got = fh.readinto(memoryview(data)[len(carry) :])
+                if not got:
                     eof = True
-                data = carry + more if more else carry
+                del data[len(carry) + got :]
             else:
-                data = carry
+                data = bytearray(carry)
             a = np.frombuffer(data, dtype=np.uint8)
-            cls = _CLS[a]
-            nz = np.flatnonzero(cls)
+            cls = np.frombuffer(data.translate(_CLS_TABLE), dtype=np.uint8)
+            nz = np.flatnonzero(cls.view(np.bool_))  # bool view: nonzero bytes, found much faster
             kinds = cls[nz]
+            del cls
             quotes = _real_quotes(a, nz[kinds == 3])
             struct_mask = (kinds == 1) | (kinds == 2)
             struct = nz[struct_mask]
@@ -229,6 +236,7 @@ def iter_json_array(path: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterat
                     )
                 carry = data
                 continue
+            out = None
             if n:
                 # the gaps between elements: whitespace and exactly one comma
                 _check_gaps(data, np.concatenate(([0], ends[:-1] + 1)), starts, need_comma, path, row)
@@ -236,7 +244,8 @@ def iter_json_array(path: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterat
                 if len(not_objects):
                     raise InputError(path, row + int(not_objects[0]), "row is not a JSON object")
                 lo, hi = int(starts[0]), int(ends[-1]) + 1
-                region = a[lo:hi].copy()
+                buf = bytearray(memoryview(data)[lo:hi])
+                region = np.frombuffer(buf, dtype=np.uint8)
                 nl = nz[(kinds == 5)]
                 nl = nl[(nl >= lo) & (nl < hi)] - lo
                 region[nl] = 32
@@ -249,30 +258,37 @@ def iter_json_array(path: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterat
                     region[idx] = 32
                     region[g0] = 10
                 lengths = ends - starts + 1
-                yield Batch(
+                out = Batch(
                     source=path,
                     first_row=row,
                     num_rows=n,
-                    lines=region.tobytes(),
+                    lines=buf,
                     max_line=int(lengths.max()),
+                    row_starts=starts - lo,
+                    row_ends=ends - lo + 1,
                 )
+                del buf, region
                 row += n
                 need_comma = True
+            del a, nz, kinds
             if array_end is not None:
                 tail_start = int(ends[-1]) + 1 if n else 0
-                tail = data[tail_start:array_end]
-                if tail.strip(_WS):
-                    raise InputError(
-                        path,
-                        row,
-                        f"malformed JSON: unexpected {tail.strip(_WS)[:20].decode('utf-8', 'replace')!r} before the closing ']'",
-                    )
+                tail = data[tail_start:array_end].strip(_WS)
+                if tail:
+                    what = tail[:20].decode("utf-8", "replace")
+                    raise InputError(path, row, f"malformed JSON: unexpected {what!r} before the closing ']'")
                 rest = data[array_end + 1 :]
                 _check_trailer(fh, rest, wrapped, path, row)
+                if out is not None:
+                    yield out
                 return
             carry = data[int(ends[-1]) + 1 :]
+            del data
             if eof and not carry.strip(_WS):
                 raise InputError(path, row, "malformed JSON: truncated file (the rows array is not closed)")
+            if out is not None:
+                yield out
+                del out
 
 
 def _check_gaps(data: bytes, gs: np.ndarray, ge: np.ndarray, need_comma: bool, path: str, row: int) -> None:

@@ -376,13 +376,56 @@ def normalize_rows(
 # ---------------------------------------------------------------------------------------------
 # Arrow (vectorised) path
 # ---------------------------------------------------------------------------------------------
+_NP_TYPES = {
+    pa.int8(): np.int8,
+    pa.int16(): np.int16,
+    pa.int32(): np.int32,
+    pa.int64(): np.int64,
+    pa.uint8(): np.uint8,
+    pa.float16(): np.float16,
+    pa.float32(): np.float32,
+    pa.float64(): np.float64,
+}
+
+
+def to_numpy(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A fixed-width Arrow array as NumPy, read straight off its buffers (values at null slots are
+    undefined). pyarrow's own ``to_numpy`` imports pandas, ~1 s and ~60 MB we do not need."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    n, off = len(arr), arr.offset
+    if pa.types.is_boolean(arr.type):
+        bits = np.frombuffer(arr.buffers()[1], dtype=np.uint8)
+        return np.unpackbits(bits, bitorder="little")[off : off + n].astype(bool)
+    dtype = _NP_TYPES.get(arr.type)
+    if dtype is None:
+        return np.asarray(arr.to_pylist())
+    buf = arr.buffers()[1]
+    if buf is None:
+        return np.zeros(n, dtype=dtype)
+    return np.frombuffer(buf, dtype=dtype, count=off + n)[off:]
+
+
+def valid_mask(arr: pa.Array) -> np.ndarray:
+    """True where ``arr`` is not null."""
+    if arr.null_count == 0:
+        return np.ones(len(arr), dtype=bool)
+    if arr.buffers()[0] is None:  # a NullArray
+        return np.zeros(len(arr), dtype=bool)
+    bits = np.frombuffer(arr.buffers()[0], dtype=np.uint8)
+    return np.unpackbits(bits, bitorder="little")[arr.offset : arr.offset + len(arr)].astype(bool)
+
+
 class NeedRowCheck(Exception):
     """A vectorised conversion failed; the batch must be walked row by row to name the error."""
 
 
 def _rows_where(mask: Any) -> np.ndarray:
-    arr = np.asarray(mask.to_numpy(zero_copy_only=False) if hasattr(mask, "to_numpy") else mask)
-    return np.flatnonzero(arr)
+    if isinstance(mask, pa.Array | pa.ChunkedArray):
+        if isinstance(mask, pa.ChunkedArray):
+            mask = mask.combine_chunks()
+        return np.flatnonzero(to_numpy(mask) & valid_mask(mask))
+    return np.flatnonzero(np.asarray(mask))
 
 
 def _report(sink: ErrorSink, file: str, first_row: int, rows: np.ndarray, field: str, message: Any) -> None:
@@ -527,15 +570,23 @@ def _value_type(t: pa.DataType) -> pa.DataType:
     return t.value_type if pa.types.is_list(t) else t
 
 
+def _lengths(lengths: pa.Array) -> np.ndarray:
+    """Arrow lengths -> int64 NumPy, -1 for nulls. (NumPy, not ``pc`` with Python scalars: turning a
+    Python scalar into Arrow makes pyarrow import pandas, which costs ~1 s and ~60 MB.)"""
+    arr = to_numpy(lengths).astype(np.int64)
+    if lengths.null_count:
+        arr[~valid_mask(lengths)] = -1
+    return arr
+
+
 def _check_column(col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first_row: int) -> bool:
     """Vectorised checks of an already typed column; True when errors were recorded."""
     t = f.data_type
     failed = False
     if t == "VarChar" and f.max_length is not None:
-        lengths = pc.binary_length(col)
-        bad = _rows_where(pc.fill_null(pc.greater(lengths, f.max_length), False))
+        lens = _lengths(pc.binary_length(col))
+        bad = np.flatnonzero(lens > f.max_length)
         if len(bad):
-            lens = lengths.to_numpy(zero_copy_only=False)
             _report(
                 sink,
                 file,
@@ -546,21 +597,17 @@ def _check_column(col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first
             )
             failed = True
     elif t == "Float":
-        vals = col.to_numpy(zero_copy_only=False)
+        vals = to_numpy(col)
         with np.errstate(invalid="ignore"):
-            bad = (
-                np.flatnonzero(np.abs(vals) > FLOAT32_MAX)
-                if col.type == pa.float64()
-                else np.flatnonzero(np.isinf(vals))
-            )
+            too_big = np.abs(vals) > FLOAT32_MAX if col.type == pa.float64() else np.isinf(vals)
+        bad = np.flatnonzero(too_big)
         if len(bad):
             _report(sink, file, first_row, bad, f.name, "value is out of range for Float (float32)")
             failed = True
     elif t == "Array":
-        lengths = pc.list_value_length(col)
-        bad = _rows_where(pc.fill_null(pc.greater(lengths, f.max_capacity), False))
+        lens = _lengths(pc.list_value_length(col))
+        bad = np.flatnonzero(lens > (f.max_capacity or 0))
         if len(bad):
-            lens = lengths.to_numpy(zero_copy_only=False)
             _report(
                 sink,
                 file,
@@ -572,21 +619,20 @@ def _check_column(col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first
             failed = True
         if f.element_type == "VarChar" and f.max_length is not None:
             flat = pc.list_flatten(col)
-            over = _rows_where(pc.fill_null(pc.greater(pc.binary_length(flat), f.max_length), False))
+            over = np.flatnonzero(_lengths(pc.binary_length(flat)) > f.max_length)
             if len(over):
-                parents = pc.list_parent_indices(col).to_numpy()
+                parents = to_numpy(pc.list_parent_indices(col))
                 rows = np.unique(parents[over])
                 _report(sink, file, first_row, rows, f.name, f"an element exceeds max_length {f.max_length}")
                 failed = True
         if f.element_type == "Float":
             failed = _check_finite_range(col, f, sink, file, first_row, FLOAT32_MAX, finite=False) or failed
     elif f.vector_width is not None:
-        lengths = pc.list_value_length(col)
-        bad = _rows_where(pc.fill_null(pc.not_equal(lengths, f.vector_width), False))
+        lens = _lengths(pc.list_value_length(col))
+        bad = np.flatnonzero((lens != f.vector_width) & (lens >= 0))
         if len(bad) and t == "BinaryVector":
             raise NeedRowCheck  # maybe lists of dim bits, which the row path packs
         if len(bad):
-            lens = lengths.to_numpy(zero_copy_only=False)
             unit = " bytes (dim/8)" if t == "BinaryVector" else ""
             _report(
                 sink,
@@ -606,7 +652,7 @@ def _check_column(col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first
 def _check_finite_range(
     col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first_row: int, limit: float, *, finite: bool
 ) -> bool:
-    values = pc.list_flatten(col).to_numpy(zero_copy_only=False)
+    values = to_numpy(pc.list_flatten(col))
     if values.dtype == np.float32 and limit >= FLOAT32_MAX:
         ok = np.isfinite(values) if finite else ~np.isinf(values)
     else:
@@ -617,8 +663,8 @@ def _check_finite_range(
     if ok.all():
         return False
     bad_values = np.flatnonzero(~ok)
-    parents = pc.list_parent_indices(col).to_numpy()
-    offsets = col.offsets.to_numpy()
+    parents = to_numpy(pc.list_parent_indices(col))
+    offsets = to_numpy(col.offsets)
     rows = np.unique(parents[bad_values])
 
     def message(r: int) -> str:

@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from airflow_provider_vectorimport.prepare.schema import META_FIELD, CollectionSchema
-from airflow_provider_vectorimport.prepare.validation import json_dumps, json_loads
+from airflow_provider_vectorimport.prepare.validation import json_dumps, json_loads, to_numpy
 
-ROW_GROUP_BYTES = 32 << 20
+ROW_GROUP_BYTES = 16 << 20  # LocalBulkWriter uses 32 MB; smaller keeps the writer well under 300 MB RSS
 _NPY_HEADER_LEN = 128
 
 
@@ -116,9 +116,9 @@ class _NpyColumn:
 
     def write(self, col: pa.Array) -> None:
         if self.width is None:
-            arr = col.to_numpy(zero_copy_only=False).astype(self.dtype, copy=False)
+            arr = to_numpy(col).astype(self.dtype, copy=False)
         else:
-            arr = pc.list_flatten(col).to_numpy(zero_copy_only=False).astype(self.dtype, copy=False)
+            arr = to_numpy(pc.list_flatten(col)).astype(self.dtype, copy=False)
             arr = arr.reshape(-1, self.width)
         self.fh.write(np.ascontiguousarray(arr).data)
         self.rows += len(col)
@@ -156,7 +156,7 @@ class _NpyStringColumn:
             for rb in pa.ipc.open_stream(src):
                 col = rb.column(0)
                 for start in range(0, len(col), step):
-                    part = col.slice(start, step).to_numpy(zero_copy_only=False).astype(dtype)
+                    part = np.array(col.slice(start, step).to_pylist(), dtype=dtype)
                     out.write(part.data)
         os.unlink(self.spool_path)
 
@@ -252,7 +252,7 @@ class _JsonWriterBase(ChunkWriter):
             if name in self._json_cols:
                 cols[name] = [None if s is None else json_loads(s) for s in col.to_pylist()]
             elif spec is not None and spec.vector_width is not None and col.null_count == 0:
-                cols[name] = pc.list_flatten(col).to_numpy(zero_copy_only=False).reshape(n, -1)
+                cols[name] = to_numpy(pc.list_flatten(col)).reshape(n, -1)
             else:
                 cols[name] = col.to_pylist()
         names = list(cols)
