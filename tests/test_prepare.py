@@ -370,7 +370,7 @@ def test_wide_vectors_take_the_split_path_and_still_name_errors(tmp_path):
         assert read_back(j) == rows  # float64 kept for the JSON writers: exact
     bad_rows = [dict(r) for r in rows]
     bad_rows[555] = {**rows[555], "a": rows[555]["a"][:63]}
-    bad_rows[600] = {**rows[600], "b": rows[600]["b"][:31] + ["x"]}
+    bad_rows[600] = {**rows[600], "b": [*rows[600]["b"][:31], "x"]}
     src = tmp_path / "bad.jsonl"
     src.write_text("\n".join(json.dumps(r) for r in bad_rows))
     with pytest.raises(PrepareError) as err:
