@@ -26,6 +26,8 @@ class CollectionExists(ValueError):
     pass
 
 
+INSERT_CHUNK = 2000  # rows per Milvus Lite insert call
+
 _DATA_TYPES = {
     "Bool": "BOOL",
     "Int8": "INT8",
@@ -184,9 +186,12 @@ class CollectionStore:
             return []
         key = _internal(db, name)
         kwargs = {"partition_name": partition} if partition and partition != "_default" else {}
-        with self._lock:
-            result = self._client.insert(key, rows, **kwargs)
-        return list(result["ids"])
+        ids: list[Any] = []
+        for start in range(0, len(rows), INSERT_CHUNK):  # release the lock between chunks
+            with self._lock:
+                result = self._client.insert(key, rows[start : start + INSERT_CHUNK], **kwargs)
+            ids.extend(result["ids"])
+        return ids
 
     def delete_ids(self, db: str | None, name: str, ids: list[Any]) -> None:
         if not ids:
