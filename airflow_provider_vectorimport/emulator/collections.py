@@ -187,10 +187,14 @@ class CollectionStore:
         key = _internal(db, name)
         kwargs = {"partition_name": partition} if partition and partition != "_default" else {}
         ids: list[Any] = []
-        for start in range(0, len(rows), INSERT_CHUNK):  # release the lock between chunks
-            with self._lock:
-                result = self._client.insert(key, rows[start : start + INSERT_CHUNK], **kwargs)
-            ids.extend(result["ids"])
+        try:
+            for start in range(0, len(rows), INSERT_CHUNK):  # release the lock between chunks
+                with self._lock:
+                    result = self._client.insert(key, rows[start : start + INSERT_CHUNK], **kwargs)
+                ids.extend(result["ids"])
+        except Exception:
+            self.delete_ids(db, name, ids)  # all or nothing
+            raise
         return ids
 
     def delete_ids(self, db: str | None, name: str, ids: list[Any]) -> None:
