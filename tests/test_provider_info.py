@@ -60,7 +60,9 @@ def test_connection_forms_mark_secrets_as_passwords():
 def test_airflow_cli_lists_the_provider():
     out = subprocess.run(
         [sys.executable, "-m", "airflow", "providers", "list", "--output", "json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
-    names = {p["package_name"] for p in json.loads(out[out.index("["):])}
+    names = {p["package_name"] for p in json.loads(out[out.index("[") :])}
     assert "airflow-provider-vectorimport" in names

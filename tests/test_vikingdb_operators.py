@@ -30,34 +30,8 @@ from airflow_provider_vectorimport.operators.vikingdb import (
 )
 from airflow_provider_vectorimport.sensors.vikingdb import VikingDBTaskSensor
 from airflow_provider_vectorimport.triggers.vikingdb import VikingDBTaskTrigger
+from tests.runtime import FakeTI, Store, context
 from tests.test_vikingdb_support import ROWS, SK, start_env
-
-
-class FakeTI:
-    def __init__(self, try_number: int = 1) -> None:
-        self.dag_id, self.task_id, self.run_id, self.map_index = "d", "export", "manual__1", -1
-        self.try_number = try_number
-        self.xcoms: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        json.dumps(value)  # XCom values must be JSON-able
-        self.xcoms[key] = value
-
-    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **_: Any) -> Any:
-        return self.xcoms.get(key)
-
-    def get_first_reschedule_date(self, context: Any) -> None:
-        return None
-
-
-class Store(dict):
-    def set(self, key: str, value: Any) -> None:
-        self[key] = value
-
-
-def context(ti: FakeTI | None = None, store: Store | None = None) -> dict[str, Any]:
-    ti = ti or FakeTI()
-    return {"ti": ti, "run_id": ti.run_id, "task_state_store": store}
 
 
 @pytest.fixture
@@ -378,3 +352,14 @@ def test_sensor_confirm(vdb, capsys):
         sensor(task_id, fail_on_confirm=True).execute(context())
     VikingDBHook().update_task(task_id)
     assert sensor(task_id).execute(context())["status"] == "done"
+
+
+def test_openlineage_export_and_import(vdb):
+    pytest.importorskip("airflow.providers.openlineage")
+    op = export_op()
+    op.execute(context(FakeTI(), Store()))
+    lineage = op.get_openlineage_facets_on_complete(None)
+    assert [(d.namespace.split("://")[0], d.name) for d in lineage.inputs] == [("vikingdb", "demo")]
+    (out,) = lineage.outputs
+    assert (out.namespace, out.name) == ("s3://exports", "op")
+    assert out.facets["outputStatistics"].rowCount == len([r for r in ROWS if r["city"] == "shanghai"])

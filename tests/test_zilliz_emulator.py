@@ -21,7 +21,7 @@ from airflow_provider_vectorimport.hooks.zilliz import ZillizHook
 from airflow_provider_vectorimport.models import JobState
 from airflow_provider_vectorimport.operators.zilliz import ZillizImportOperator
 from airflow_provider_vectorimport.triggers.zilliz import ZillizImportJobTrigger
-from tests.test_zilliz_operator import FakeTI, Store, context
+from tests.runtime import FakeTI, Store, context
 
 pytest_plugins = ["airflow_provider_vectorimport.emulator.pytest_plugin"]
 

@@ -17,35 +17,13 @@ from airflow_provider_vectorimport.operators.zilliz import ZillizImportOperator
 from airflow_provider_vectorimport.sensors.zilliz import ZillizImportJobSensor
 from airflow_provider_vectorimport.utils import idempotency_key
 from tests.loopback import ScriptedService, ok, serve
+from tests.runtime import FakeTI, Store, context
 
 API_KEY = "sk-operator-secret-99"
 CREATE = "/v2/vectordb/jobs/import/create"
 PROGRESS = "/v2/vectordb/jobs/import/getProgress"
 LIST = "/v2/vectordb/jobs/import/list"
 URL = "s3://bucket/data/part-0.parquet"
-
-
-class FakeTI:
-    def __init__(self, try_number: int = 1) -> None:
-        self.dag_id, self.task_id, self.run_id, self.map_index = "d", "import", "manual__1", -1
-        self.try_number = try_number
-        self.xcoms: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        json.dumps(value)  # XCom values must be JSON-able
-        self.xcoms[key] = value
-
-    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **_: Any) -> Any:
-        return self.xcoms.get(key)
-
-
-class Store(dict):
-    def set(self, key: str, value: Any) -> None:
-        self[key] = value
-
-
-def context(ti: FakeTI, store: Store | None = None) -> dict[str, Any]:
-    return {"ti": ti, "run_id": ti.run_id, "task_state_store": store}
 
 
 def job(state: str, pct: int, rows: int = 1000, **extra) -> Any:

@@ -316,6 +316,7 @@ class _VikingDBTaskOperator(BaseOperator):
 
     def _finish(self, task: VikingDBTask) -> dict[str, Any]:
         self.log.info("Finished: %s", task.describe())
+        self._finished_task = task
         raise_for_task(task)
         return self._summary(task)
 
@@ -336,6 +337,22 @@ class _VikingDBTaskOperator(BaseOperator):
         if status == "error":
             raise AirflowException(f"Waiting for VikingDB task {task_id} failed: {event.get('message')}")
         raise AirflowException(f"Unexpected trigger event: {event!r}")
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Export: the collection in, the TOS prefix out; import: the reverse (rows when known)."""
+        from urllib.parse import urlsplit
+
+        from airflow_provider_vectorimport.lineage import operator_lineage
+
+        bucket, _, prefix = validate_tos_path(self.tos_path).partition("/")
+        files = (f"s3://{bucket}", prefix)
+        collection = (f"vikingdb://{urlsplit(self.hook.settings.base_url).netloc}", self.collection_name)
+        task = getattr(self, "_finished_task", None)
+        if self.task_type == "data_export":
+            rows = task.total_filter_count if task is not None else None
+            return operator_lineage([collection], [files], output_rows=rows)
+        rows = task.total_data_count if task is not None else None
+        return operator_lineage([files], [collection], output_rows=rows)
 
     def on_kill(self) -> None:
         self.log.warning("Task killed; the VikingDB task (if created) keeps running on the service")
