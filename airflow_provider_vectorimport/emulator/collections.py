@@ -18,6 +18,16 @@ from airflow_provider_vectorimport.emulator.schema import CollectionSchema
 log = logging.getLogger(__name__)
 
 
+class _NoMvccWarning(logging.Filter):
+    """Milvus Lite cannot hand out MVCC timestamps; pymilvus' iterator warns on every scan."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "mvccTs" not in record.getMessage()
+
+
+logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_NoMvccWarning())
+
+
 class CollectionNotFound(LookupError):
     pass
 
