@@ -158,6 +158,20 @@ def test_collection_create_rejects_bad_schema_naming_the_field(vectorimport_emul
         {"collectionName": "docs", "dimension": 8},
     ).json()
     assert conflict["code"] != 0 and "different schema" in conflict["message"]
+    # types Milvus Lite cannot store are refused up front, by name, with HTTP 200 + code
+    binary = {
+        "collectionName": "bin",
+        "schema": {
+            "fields": [
+                {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+                {"fieldName": "bits", "dataType": "BinaryVector", "elementTypeParams": {"dim": 16}},
+            ]
+        },
+    }
+    resp = call(emu, "/v2/vectordb/collections/create", binary)
+    assert resp.status_code == 200 and resp.json()["code"] == 1100
+    assert "'bits'" in resp.json()["message"] and "BinaryVector" in resp.json()["message"]
+    assert ok(call(emu, "/v2/vectordb/collections/has", {"collectionName": "bin"})) == {"has": False}
 
 
 # ------------------------------------------------------------------------------- Milvus import

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_vectorimport.emulator.schema import CollectionSchema
+from airflow_provider_vectorimport.emulator.schema import CollectionSchema, SchemaError
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,11 @@ class CollectionStore:
                 else:
                     metric = schema.metric_for(f.name)
                     index.add_index(f.name, metric_type=metric, index_type="FLAT")
-            self._client.create_collection(key, schema=ms, index_params=index)
+            try:
+                self._client.create_collection(key, schema=ms, index_params=index)
+            except Exception as exc:  # e.g. a type Milvus Lite does not support (BinaryVector...)
+                message = getattr(exc, "message", None) or str(exc)
+                raise SchemaError(f"the emulator's Milvus Lite cannot create {name!r}: {message}") from exc
             self._schemas[key] = schema
             self._save()
 

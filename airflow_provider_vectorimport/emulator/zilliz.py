@@ -429,6 +429,8 @@ class ZillizMilvusService:
         except CollectionExists as exc:
             if self.collections.describe(db, name).to_json() != schema.to_json():
                 raise _Err(MILVUS_COLLECTION_EXISTS, f"{exc} with a different schema") from exc
+        except SchemaError as exc:
+            raise _Err(MILVUS_PARAM, str(exc)) from exc
         return {}
 
     def _coll_describe(self, request: Request, params: dict[str, Any]) -> dict[str, Any]:
