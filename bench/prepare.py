@@ -3,8 +3,8 @@
 Generates a medium_articles-shaped data set (id int64, title varchar, title_vector float 768-d,
 link varchar, reading_time int64, publication varchar, claps int64, responses int64) in the seed's
 ``{"rows": [...]}`` JSON (plus the same rows as JSONL for the pyarrow bound and LocalBulkWriter's
-line-by-line feed), then runs each contender as a separate process and prints wall time and peak RSS
-(``wait4`` rusage of that process alone).
+line-by-line feed), then runs each contender as a separate process and prints wall time, CPU time (user + sys; the
+fairer figure on a shared machine) and peak RSS (``wait4`` rusage of that process alone).
 
     python3 bench/prepare.py                  # 20,000 rows and >= 1 GiB
     python3 bench/prepare.py --rows 20000     # one size only
@@ -132,6 +132,7 @@ def run(name: str, code: str, *args: str) -> dict:
     return {
         "name": name,
         "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
         "rss_mb": usage.ru_maxrss / 1024,
         "out": out,
         "ok": proc.returncode == 0,
@@ -167,15 +168,21 @@ def bench(rows: int, scratch: str, skip_lbw: set[str]) -> None:
         r["out_mb"] = dir_size(out) / 2**20 if os.path.isdir(out) else 0
         results.append(r)
         shutil.rmtree(out, ignore_errors=True)
-    bound = results[0]["wall"]
-    lbw = {r["name"].split()[-1]: r["wall"] for r in results if r["name"].startswith("LocalBulkWriter")}
-    print(f"{'contender':32} {'wall s':>8} {'MB/s':>7} {'peak RSS MB':>12} {'x bound':>8} {'LBW/ours':>9}")
+    bound = results[0]
+    lbw = {r["name"].split()[-1]: r for r in results if r["name"].startswith("LocalBulkWriter")}
+    print(
+        f"{'contender':30} {'wall s':>7} {'cpu s':>7} {'MB/s':>6} {'peak RSS MB':>11} "
+        f"{'x bound wall/cpu':>16} {'LBW/ours wall/cpu':>17}"
+    )
     for r in results:
         fmt = r["name"].split()[-1]
-        speedup = f"{lbw[fmt] / r['wall']:.1f}x" if r["name"].startswith("ours") and fmt in lbw else ""
+        speedup = ""
+        if r["name"].startswith("ours") and fmt in lbw:
+            speedup = f"{lbw[fmt]['wall'] / r['wall']:.1f}x / {lbw[fmt]['cpu'] / r['cpu']:.1f}x"
+        vs_bound = f"{r['wall'] / bound['wall']:.2f} / {r['cpu'] / bound['cpu']:.2f}"
         print(
-            f"{r['name']:32} {r['wall']:8.2f} {size / 2**20 / r['wall']:7.0f} {r['rss_mb']:12.0f} "
-            f"{r['wall'] / bound:8.2f} {speedup:>9}{'' if r['ok'] else '  FAILED'}"
+            f"{r['name']:30} {r['wall']:7.2f} {r['cpu']:7.2f} {size / 2**20 / r['wall']:6.0f} {r['rss_mb']:11.0f} "
+            f"{vs_bound:>16} {speedup:>17}{'' if r['ok'] else '  FAILED'}"
         )
     os.unlink(json_path)
     os.unlink(jsonl_path)

@@ -127,9 +127,14 @@ def test_json_scanner_tricky_text_and_tiny_blocks(tmp_path):
     smaller than one row (forces rows to straddle reads)."""
     schema = json.loads((DATA / "articles_schema.json").read_text())
     want = json.loads((DATA / "articles.json").read_text())["rows"]
-    for block in ("64KB", 1 << 16):
+    for block, threads in (("64KB", True), (1 << 16, False)):
         m = prepare_files(
-            str(DATA / "articles.json"), schema, tmp_path / f"o{block}", format="json", block_size=block
+            str(DATA / "articles.json"),
+            schema,
+            tmp_path / f"o{block}",
+            format="json",
+            block_size=block,
+            threads=threads,
         )
         assert read_back(m) == want
     # many rows, tiny blocks: every boundary case of the carry-over

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import shutil
+import threading
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -82,6 +85,7 @@ def prepare_files(
     check_duplicates: bool = False,
     overwrite: bool = False,
     block_size: int | str = DEFAULT_BLOCK_BYTES,
+    threads: bool = True,
 ) -> dict[str, Any]:
     """Check ``inputs`` against ``schema`` and write import files under ``out_dir``.
 
@@ -139,32 +143,45 @@ def prepare_files(
     chunk_open = False
     size_factor = 2.5 if wide else 1.0
     success = False
+    stop = threading.Event()
+
+    def all_batches() -> Iterator[Batch]:
+        for kind, obj, label in sources:
+            yield from iter_batches(kind, obj, label, block_bytes)
+
+    def checked(batches: Iterator[Batch]) -> Iterator[pa.Table | None]:
+        for batch in batches:
+            table = _process(batch, ctx, sink, arrow_schema)
+            if table is not None and dups is not None:
+                if dups.check(table, sink, batch.source, batch.first_row):
+                    table = None
+            del batch  # let the input block go before the next one is read
+            yield table
+
+    # three stages in threads: read + scan | parse + check | write (pyarrow releases the GIL)
+    stream: Iterator[pa.Table | None] = (
+        _threaded(checked(_threaded(all_batches(), stop)), stop) if threads else checked(all_batches())
+    )
     try:
         try:
-            for kind, obj, label in sources:
-                for batch in iter_batches(kind, obj, label, block_bytes):
-                    table = _process(batch, ctx, sink, arrow_schema)
-                    if table is not None and dups is not None:
-                        if dups.check(table, sink, batch.source, batch.first_row):
-                            table = None
-                    del batch  # let the input block go before the next one is read
-                    if table is None or sink.errors:
-                        continue  # keep validating (collect mode), write nothing more
-                    # write, rolling over to a new chunk at chunk_bytes
-                    per_row = max(1.0, table.nbytes * size_factor / max(1, table.num_rows))
-                    start = 0
-                    while start < table.num_rows:
-                        if chunk_open and writer.size() >= chunk_bytes:
-                            groups.append(writer.close())
-                            chunk_open = False
-                        if not chunk_open:
-                            writer.open(len(groups))
-                            chunk_open = True
-                        room = chunk_bytes - writer.size()
-                        take = max(1, int(room // per_row))
-                        writer.write(table.slice(start, take))
-                        start += take
-                    del table
+            for table in stream:
+                if table is None or sink.errors:
+                    continue  # keep validating (collect mode), write nothing more
+                # write, rolling over to a new chunk at chunk_bytes
+                per_row = max(1.0, table.nbytes * size_factor / max(1, table.num_rows))
+                start = 0
+                while start < table.num_rows:
+                    if chunk_open and writer.size() >= chunk_bytes:
+                        groups.append(writer.close())
+                        chunk_open = False
+                    if not chunk_open:
+                        writer.open(len(groups))
+                        chunk_open = True
+                    room = chunk_bytes - writer.size()
+                    take = max(1, int(room // per_row))
+                    writer.write(table.slice(start, take))
+                    start += take
+                del table
         except InputError as exc:
             try:
                 sink.add(exc.source, exc.row, None, exc.message)
@@ -182,6 +199,7 @@ def prepare_files(
         os.rename(staging, out)
         success = True
     finally:
+        stop.set()
         if chunk_open:
             try:
                 writer.close()
@@ -190,6 +208,48 @@ def prepare_files(
         if not success:
             shutil.rmtree(staging, ignore_errors=True)
     return build_manifest(groups, out, format, coll, target)
+
+
+def _threaded(items: Iterator[Any], stop: threading.Event, depth: int = 1) -> Iterator[Any]:
+    """Run ``items`` in a background thread, ``depth`` items ahead; exceptions are re-raised here.
+    Setting ``stop`` ends the thread (used when the consumer gives up early)."""
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+                del item
+            put(("done", None))
+        except BaseException as exc:
+            put(("error", exc))
+
+    worker = threading.Thread(target=run, name="vectorimport-prepare", daemon=True)
+    worker.start()
+    while True:
+        try:
+            kind, value = q.get(timeout=0.1)
+        except queue.Empty:
+            if stop.is_set():
+                return
+            continue
+        if kind == "item":
+            yield value
+            del value
+        elif kind == "done":
+            return
+        else:
+            raise value
 
 
 def _process(batch: Batch, ctx: Context, sink: ErrorSink, arrow_schema: pa.Schema) -> pa.Table | None:

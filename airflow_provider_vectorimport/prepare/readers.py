@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from airflow_provider_vectorimport.exceptions import ConfigurationError
 
-DEFAULT_BLOCK_BYTES = 8 << 20
+DEFAULT_BLOCK_BYTES = 4 << 20  # x ~10 in flight across the three pipeline stages
 ROWS_PER_MEMORY_BATCH = 4096
 
 _EXT_FORMATS = {
