@@ -689,3 +689,44 @@ def test_external_s3_endpoint(s3_endpoint: str, tmp_path) -> None:
             json.loads(emu.connection_env()["AIRFLOW_CONN_S3_EMULATOR"])["extra"]["endpoint_url"]
             == s3_endpoint
         )
+
+
+def test_latency_fault_trips_a_client_timeout(vectorimport_emulator: Emulator) -> None:
+    emu = vectorimport_emulator
+    emu.set_faults(latency_ms=1500, paths=["/v2/vectordb/collections/list"])
+    with pytest.raises(requests.Timeout):
+        requests.post(
+            emu.url + "/v2/vectordb/collections/list",
+            json={},
+            headers={"Authorization": f"Bearer {emu.api_key}"},
+            timeout=0.2,
+        )
+    assert ok(call(emu, "/v2/vectordb/collections/has", {"collectionName": "x"})) == {
+        "has": False
+    }  # not delayed
+
+
+def test_import_into_another_database(vectorimport_emulator: Emulator) -> None:
+    emu = vectorimport_emulator
+    db = {"DB-Name": "analytics"}
+    ok(call(emu, "/v2/vectordb/collections/create", {"collectionName": "docs", "dimension": DIM}, headers=db))
+    put(emu, "db/1.json", json.dumps([{"id": i, "vector": [1.0] * DIM} for i in range(3)]).encode())
+    job_id = ok(
+        call(
+            emu,
+            "/v2/vectordb/jobs/import/create",
+            {"collectionName": "docs", "files": [["db/1.json"]]},
+            headers=db,
+        )
+    )["jobId"]
+    assert wait_job(emu, job_id)[0]["state"] == "Completed"
+    assert ok(call(emu, "/v2/vectordb/collections/get_stats", {"collectionName": "docs"}, headers=db)) == {
+        "rowCount": 3
+    }
+    # the default database has no such collection; the job list is per database
+    assert call(emu, "/v2/vectordb/collections/get_stats", {"collectionName": "docs"}).json()["code"] == 100
+    assert (
+        ok(call(emu, "/v2/vectordb/jobs/import/list", {"dbName": "analytics"}))["records"][0]["jobId"]
+        == job_id
+    )
+    assert ok(call(emu, "/v2/vectordb/jobs/import/list", {}))["records"] == []
