@@ -149,19 +149,36 @@ def prepare_files(
         for kind, obj, label in sources:
             yield from iter_batches(kind, obj, label, block_bytes)
 
-    def checked(batches: Iterator[Batch]) -> Iterator[pa.Table | None]:
-        for batch in batches:
-            table = _process(batch, ctx, sink, arrow_schema)
+    def check(batch: Batch) -> tuple[pa.Table | None, list[Any], Batch]:
+        """Parse and check one batch with its own error list (batches may run in parallel; the
+        errors are merged in input order below)."""
+        local = ErrorSink("collect", sink.limit)
+        try:
+            table = _process(batch, ctx, local, arrow_schema)
+        except TooManyErrors:
+            table = None
+        return table, local.errors, batch
+
+    def checked(results: Iterator[tuple[pa.Table | None, list[Any], Batch]]) -> Iterator[pa.Table | None]:
+        for table, errors, batch in results:
+            for e in errors:
+                sink.add(e.file, e.row, e.field, e.message)
+            if errors:
+                table = None
             if table is not None and dups is not None:
                 if dups.check(table, sink, batch.source, batch.first_row):
                     table = None
             del batch  # let the input block go before the next one is read
             yield table
 
-    # three stages in threads: read + scan | parse + check | write (pyarrow releases the GIL)
-    stream: Iterator[pa.Table | None] = (
-        _threaded(checked(_threaded(all_batches(), stop)), stop) if threads else checked(all_batches())
-    )
+    # read + scan (a thread) | parse + check (two threads, results kept in order) | write (here);
+    # pyarrow's parsers and writers release the GIL, so the stages overlap
+    if threads:
+        stream: Iterator[pa.Table | None] = checked(
+            _ordered_map(check, _threaded(all_batches(), stop), 2, stop)
+        )
+    else:
+        stream = checked(map(check, all_batches()))
     try:
         try:
             for table in stream:
@@ -250,6 +267,35 @@ def _threaded(items: Iterator[Any], stop: threading.Event, depth: int = 1) -> It
             return
         else:
             raise value
+
+
+def _ordered_map(fn: Any, items: Iterator[Any], workers: int, stop: threading.Event) -> Iterator[Any]:
+    """``map(fn, items)`` on ``workers`` threads, at most ``workers + 1`` items in flight, results in
+    input order. An exception from ``items`` is raised after the results before it."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="vectorimport-check")
+    pending: deque[Any] = deque()
+    try:
+        failure: BaseException | None = None
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                del item
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+        except Exception as exc:
+            failure = exc
+        while pending:
+            yield pending.popleft().result()
+        if failure is not None:
+            raise failure
+    finally:
+        stop.set()
+        for fut in pending:
+            fut.cancel()
+        pool.shutdown(wait=False)
 
 
 def _process(batch: Batch, ctx: Context, sink: ErrorSink, arrow_schema: pa.Schema) -> pa.Table | None:
