@@ -412,7 +412,9 @@ def _parse_lines_fast(batch: Batch, ctx: Context) -> pa.Table | None:
 
 
 _COLON_BRACKET = re.compile(rb"\s*:\s*\[")
-_VEC_TRANSLATE = bytes.maketrans(b",", b"\n")
+# one number per line; the CSV reader trims the spaces around numbers, and rows hold no raw newlines
+# (the JSON scanner turned them into spaces; JSON Lines have none)
+_VEC_TRANSLATE = bytes.maketrans(b",\t\r", b"\n  ")
 
 
 def _row_bounds(lines: bytes | bytearray, batch: Batch) -> tuple[list[int], list[int]]:
@@ -458,7 +460,7 @@ def _split_vectors(
                 return None
             spans.append((s, e))
         all_spans.extend(spans)
-        texts[f.name] = b",".join([mv[s:e] for s, e in spans]).translate(_VEC_TRANSLATE, b" \t\r\n")
+        texts[f.name] = b",".join([mv[s:e] for s, e in spans]).translate(_VEC_TRANSLATE)
     all_spans.sort()
     pieces: list[Any] = []
     prev = 0
