@@ -45,10 +45,10 @@ def test_listed_classes_exist(path):
 
 def test_connection_forms_mark_secrets_as_passwords():
     from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
     pm = ProvidersManager()
-    hooks = pm.hooks
-    assert {"zilliz", "vikingdb", "vectorimport_s3"} <= set(hooks)
+    assert {"zilliz", "vikingdb", "vectorimport_s3"} <= set(ProvidersManagerTaskRuntime().hooks)
     widgets = pm.connection_form_widgets
     assert widgets["extra__vikingdb__session_token"].is_sensitive
     assert widgets["extra__vectorimport_s3__aws_session_token"].is_sensitive
