@@ -186,6 +186,11 @@ def test_out_dir_rules_and_arguments(tmp_path):
     (out / "old.txt").write_text("x")
     with pytest.raises(ConfigurationError, match="not empty"):
         prepare_files(src, schema, out)
+    with pytest.raises(ConfigurationError, match=r"holds files this step did not write \(old.txt\)"):
+        prepare_files(src, schema, out, overwrite=True)
+    assert (out / "old.txt").exists()
+    (out / "old.txt").unlink()
+    (out / "part-00003.parquet").write_text("stale")
     m = prepare_files(src, schema, out, overwrite=True)
     assert sorted(os.listdir(out)) == ["part-00000.parquet"] and m["total_rows"] == 3
     assert not [p for p in os.listdir(tmp_path) if ".tmp-" in p]

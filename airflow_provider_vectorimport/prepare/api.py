@@ -37,6 +37,7 @@ from airflow_provider_vectorimport.prepare.validation import (
 from airflow_provider_vectorimport.prepare.writers import WRITERS
 
 FORMATS = ("parquet", "numpy", "json", "jsonl")
+CHECK_THREADS = 2  # parse + check workers (pyarrow's parsers release the GIL)
 MODES = ("fail_fast", "collect")
 GiB = 1 << 30
 
@@ -52,6 +53,7 @@ LIMITS: dict[str, dict[str, Any]] = {
     },
 }
 
+_OUR_OUTPUT = re.compile(r"^(part-\d{5}\.(parquet|json|jsonl)|\d+)$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
@@ -124,8 +126,15 @@ def prepare_files(
     out = os.path.abspath(os.fspath(out_dir))
     if os.path.exists(out) and not os.path.isdir(out):
         raise ConfigurationError(f"out_dir {out} exists and is not a directory")
-    if os.path.isdir(out) and os.listdir(out) and not overwrite:
-        raise ConfigurationError(f"out_dir {out} is not empty (pass overwrite=True to replace it)")
+    if os.path.isdir(out) and os.listdir(out):
+        if not overwrite:
+            raise ConfigurationError(f"out_dir {out} is not empty (pass overwrite=True to replace it)")
+        foreign = [name for name in os.listdir(out) if not _OUR_OUTPUT.match(name)]
+        if foreign:
+            raise ConfigurationError(
+                f"out_dir {out} holds files this step did not write ({', '.join(sorted(foreign)[:5])}); "
+                "refusing to replace it"
+            )
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
     staging = os.path.join(parent, f".{os.path.basename(out)}.tmp-{uuid.uuid4().hex[:12]}")
@@ -175,7 +184,7 @@ def prepare_files(
     # pyarrow's parsers and writers release the GIL, so the stages overlap
     if threads:
         stream: Iterator[pa.Table | None] = checked(
-            _ordered_map(check, _threaded(all_batches(), stop), 2, stop)
+            _ordered_map(check, _threaded(all_batches(), stop), CHECK_THREADS, stop)
         )
     else:
         stream = checked(map(check, all_batches()))
@@ -270,7 +279,7 @@ def _threaded(items: Iterator[Any], stop: threading.Event, depth: int = 1) -> It
 
 
 def _ordered_map(fn: Any, items: Iterator[Any], workers: int, stop: threading.Event) -> Iterator[Any]:
-    """``map(fn, items)`` on ``workers`` threads, at most ``workers + 1`` items in flight, results in
+    """``map(fn, items)`` on ``workers`` threads, at most ``workers`` items in flight, results in
     input order. An exception from ``items`` is raised after the results before it."""
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
@@ -283,7 +292,7 @@ def _ordered_map(fn: Any, items: Iterator[Any], workers: int, stop: threading.Ev
             for item in items:
                 pending.append(pool.submit(fn, item))
                 del item
-                if len(pending) > workers:
+                if len(pending) >= workers:
                     yield pending.popleft().result()
         except Exception as exc:
             failure = exc
@@ -412,9 +421,6 @@ def _parse_lines_fast(batch: Batch, ctx: Context) -> pa.Table | None:
 
 
 _COLON_BRACKET = re.compile(rb"\s*:\s*\[")
-# one number per line; the CSV reader trims the spaces around numbers, and rows hold no raw newlines
-# (the JSON scanner turned them into spaces; JSON Lines have none)
-_VEC_TRANSLATE = bytes.maketrans(b",\t\r", b"\n  ")
 
 
 def _row_bounds(lines: bytes | bytearray, batch: Batch) -> tuple[list[int], list[int]]:
@@ -437,14 +443,13 @@ def _split_vectors(
     n = batch.num_rows
     if len(starts) != n:
         return None
-    find, count = lines.find, lines.count
+    find = lines.find
     all_spans: list[tuple[int, int]] = []
-    texts: dict[str, bytes] = {}
+    texts: dict[str, bytearray] = {}
     mv = memoryview(lines)
     for f in fields:
         key = b'"' + f.name.encode() + b'"'
         spans = []
-        commas = f.dim - 1
         for rs, re_ in zip(starts, ends, strict=True):
             k = find(key, rs, re_)
             if k < 0:
@@ -454,13 +459,25 @@ def _split_vectors(
                 return None
             s = m.end()
             e = find(b"]", s, re_)
-            if e < 0 or count(b",", s, e) != commas or find(b"[", s, e) >= 0 or find(b'"', s, e) >= 0:
+            if e <= s:
                 return None
-            if find(b"{", s, e) >= 0:
-                return None
+            # no check for nested brackets / strings / objects here: anything but numbers makes the
+            # CSV number parser below fail, and the general path then names the row
             spans.append((s, e))
         all_spans.extend(spans)
-        texts[f.name] = b",".join([mv[s:e] for s, e in spans]).translate(_VEC_TRANSLATE)
+        # "1, 2, 3" spans joined by "," into one number-per-line text, in NumPy (no GIL held): the
+        # commas of each span, counted per span, must be dim - 1 (+1 for the joining comma)
+        text = bytearray(b",").join([mv[s:e] for s, e in spans])
+        arr = np.frombuffer(text, dtype=np.uint8)
+        commas = arr == 44
+        lens = np.fromiter((e - s for s, e in spans), dtype=np.int64, count=n)
+        offsets = np.cumsum(lens + 1) - (lens + 1)
+        per_span = np.add.reduceat(commas, offsets, dtype=np.int64)
+        per_span[:-1] -= 1
+        if not (per_span == f.dim - 1).all():
+            return None
+        arr[commas] = 10
+        texts[f.name] = text
     all_spans.sort()
     pieces: list[Any] = []
     prev = 0

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from airflow_provider_vectorimport.prepare.schema import META_FIELD, CollectionSchema
 from airflow_provider_vectorimport.prepare.validation import json_dumps, json_loads, to_numpy
 
-ROW_GROUP_BYTES = 16 << 20  # LocalBulkWriter uses 32 MB; smaller keeps the writer well under 300 MB RSS
+ROW_GROUP_BYTES = 8 << 20  # LocalBulkWriter uses 32 MB; smaller keeps the pipeline well under 300 MB RSS
 _NPY_HEADER_LEN = 128
 
 
