@@ -469,10 +469,10 @@ def _split_vectors(
         # commas of each span, counted per span, must be dim - 1 (+1 for the joining comma)
         text = bytearray(b",").join([mv[s:e] for s, e in spans])
         arr = np.frombuffer(text, dtype=np.uint8)
-        commas = arr == 44
+        commas = np.flatnonzero(arr == 44)
         lens = np.fromiter((e - s for s, e in spans), dtype=np.int64, count=n)
-        offsets = np.cumsum(lens + 1) - (lens + 1)
-        per_span = np.add.reduceat(commas, offsets, dtype=np.int64)
+        bounds = np.cumsum(lens + 1)  # each span and its joining comma end here
+        per_span = np.diff(np.searchsorted(commas, bounds, side="left"), prepend=0)
         per_span[:-1] -= 1
         if not (per_span == f.dim - 1).all():
             return None

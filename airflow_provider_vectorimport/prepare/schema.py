@@ -270,9 +270,6 @@ class CollectionSchema:
                     raise ConfigurationError(
                         f"schema: {where}: a primary key cannot be nullable or have a default"
                     )
-            if (nullable or default is not None) and dtype in VECTOR_TYPES:
-                # Milvus supports nullable vectors only recently; keep the common contract strict
-                pass
             spec = FieldSpec(
                 name=name,
                 data_type=dtype,

@@ -363,8 +363,6 @@ def normalize_rows(
         failed = failed or row_failed
     if failed:
         return None
-    if ctx.check_duplicates:
-        pass  # done on the output table by the caller
     arrays = [pa.array(columns[f.name], type=f.arrow_type(ctx.wide_floats)) for f in fields]
     names = [f.name for f in fields]
     if schema.enable_dynamic_field:
