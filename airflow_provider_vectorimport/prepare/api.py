@@ -97,6 +97,10 @@ def prepare_files(
     per-file limit). Nothing is left in ``out_dir`` unless the whole input is valid: files are
     written to a staging directory next to it and renamed at the end.
 
+    ``block_size`` is the unit of streaming (memory is about a dozen blocks plus one Parquet row
+    group); ``threads=False`` runs the read / check / write stages in the calling thread only.
+    ``check_duplicates`` keeps every primary key seen (memory grows with the row count).
+
     Returns the manifest (see the package docs); raises :class:`PrepareError` listing bad rows
     (file, row, field, message), :class:`ConfigurationError` for bad arguments or schema.
     """
