@@ -208,3 +208,48 @@ def test_trigger_survives_injected_faults(vectorimport_emulator_env):
     assert sum(injected.values()) > 0, injected
     em.set_faults()
     assert row_count(em, name) == 25
+
+
+def test_on_kill_aborts_the_milvus_job_and_nothing_stays_loaded(vectorimport_emulator_env):
+    import threading
+
+    em = vectorimport_emulator_env
+    name = make_collection(em)
+    put_parquet(em, f"{name}/p.parquet", 400)
+    em.set_pace(0.3)  # slow enough to kill it mid-way
+    op = ZillizImportOperator(
+        task_id="import",
+        zilliz_conn_id="zilliz_emulator",
+        collection_name=name,
+        files=[[f"{name}/p.parquet"]],
+        poll_interval=0.05,
+        deferrable=False,
+    )
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            op.execute(context(FakeTI(), Store()))
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    hook = ZillizHook("zilliz_emulator")
+    deadline = time.time() + 30
+    while not getattr(op, "_job_id", None) or hook.get_import_job(op._job_id).imported_rows in (None, 0):
+        assert time.time() < deadline, "the import never started loading"
+        time.sleep(0.05)
+    op.on_kill()
+    worker.join(30)
+    job = hook.get_import_job(op._job_id)
+    assert job.state is JobState.FAILED and "aborted" in (job.reason or "")
+    assert errors and isinstance(errors[0], JobFailedError)
+    assert row_count(em, name) == 0
+
+
+def test_abort_is_milvus_only(vectorimport_emulator_env):
+    from airflow_provider_vectorimport.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="no documented way to cancel"):
+        ZillizHook("zilliz_cloud_emulator").abort_import_job("job-x")

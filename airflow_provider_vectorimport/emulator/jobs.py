@@ -53,6 +53,8 @@ class Job:
     complete_time: str | None = None
     units: list[FileUnit] = field(default_factory=list)
     fail_at_percent: float | None = None
+    #: set by ``abort`` (Milvus /jobs/import/abort): the worker rolls back and fails the job
+    abort_requested: bool = False
     created_at: float = field(default_factory=time.monotonic)
     #: every (state, progress) the job went through, in order
     history: list[tuple[str, int]] = field(default_factory=lambda: [("Pending", 0)])
@@ -167,6 +169,14 @@ class JobEngine:
             jobs = [j for j in jobs if j.cluster_id in ("", cluster_id)]
         return sorted(jobs, key=lambda j: j.created_at, reverse=True)
 
+    def abort(self, job_id: str) -> Job | None:
+        """Ask a running job to stop: at its next step it removes what it inserted and fails."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None and job.state not in ("Completed", "Failed"):
+                job.abort_requested = True
+            return job
+
     def state_counts(self) -> dict[str, int]:
         with self._lock:
             return dict(Counter(j.state for j in self._jobs.values()))
@@ -262,12 +272,18 @@ class JobEngine:
         self._set(job, epoch, total_rows=total, state="Importing")
         if not self._sleep(epoch):
             return
+        if job.abort_requested:
+            return self._fail(job, epoch, "aborted by request")
         # 2. insert, step by step, so progress by rows is observable
         top = 80 if milvus else 100
         inserted_ids: list[Any] = []
         done = 0
 
         def injected(progress: float, unit: FileUnit | None = None) -> bool:
+            if job.abort_requested:
+                self.collections.delete_ids(job.db, job.collection, inserted_ids)
+                self._fail(job, epoch, "aborted by request")
+                return True
             if job.fail_at_percent is None or progress < job.fail_at_percent:
                 return False
             self.collections.delete_ids(job.db, job.collection, inserted_ids)

@@ -82,6 +82,7 @@ class ZillizMilvusService:
             "/v2/vectordb/jobs/import/getProgress": self._v2_progress,
             "/v2/vectordb/jobs/import/get_progress": self._v2_progress,
             "/v2/vectordb/jobs/import/describe": self._v2_progress,
+            "/v2/vectordb/jobs/import/abort": self._abort,
             "/v2/vectordb/jobs/import/list": self._v2_list,
             "/v1/vector/collections/import": self._v1_create,
             "/v1/vector/collections/import/create": self._v1_create,
@@ -286,6 +287,16 @@ class ZillizMilvusService:
                 raise _Err(ZILLIZ_JOB_NOT_FOUND, f"No jobId record found under this cluster (jobId={job_id})")
             raise _Err(MILVUS_PARAM, f"import job not found[jobId={job_id}]")
         return job
+
+    def _abort(self, request: Request, params: dict[str, Any]) -> dict[str, Any]:
+        """Milvus only: stop a running import; what it inserted is removed."""
+        if params.get("clusterId"):
+            raise _Err(ZILLIZ_BAD_PARAM, "import jobs cannot be aborted through the Zilliz Cloud API")
+        job = self._job(params, False)
+        if job.state in ("Completed", "Failed"):
+            raise _Err(MILVUS_PARAM, f"import job {job.job_id} is already {job.state}, cannot abort")
+        self.engine.abort(job.job_id)
+        return {}
 
     @staticmethod
     def _unit_progress(unit: Any) -> int:

@@ -298,6 +298,14 @@ def build_get_call(config: ZillizConfig, job_id: str, *, describe: bool = True) 
     return ApiCall("POST", path, json=body, headers=headers)
 
 
+def build_abort_call(config: ZillizConfig, job_id: str) -> ApiCall:
+    """Milvus ``/jobs/import/abort``; Zilliz Cloud documents no way to cancel an import job."""
+    if config.flavour != "milvus":
+        raise ConfigurationError(f"the {config.flavour} API has no documented way to cancel an import job")
+    call = build_get_call(config, job_id)
+    return ApiCall("POST", "/v2/vectordb/jobs/import/abort", json=call.json, headers=call.headers)
+
+
 def build_list_call(
     config: ZillizConfig,
     *,
@@ -603,6 +611,10 @@ class ZillizHook(BaseHook):
         if collection_name:
             jobs = [j for j in jobs if not j.collection_name or j.collection_name == collection_name]
         return jobs
+
+    def abort_import_job(self, job_id: str) -> None:
+        """Stop a running Milvus import job (what it inserted is discarded). Milvus flavour only."""
+        self._call(build_abort_call(self.config, job_id))
 
     def find_existing_job(
         self, collection_name: str, files: Sequence[str], *, max_candidates: int = 20

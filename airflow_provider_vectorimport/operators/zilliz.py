@@ -199,6 +199,7 @@ class ZillizImportOperator(BaseOperator):
             self.log.info("Created import job %s into %s", job_id, self.collection_name)
         else:
             job_id = job.job_id
+        self._job_id = job_id
         ti = context["ti"]
         ti.xcom_push(key="job_id", value=job_id)
         ti.xcom_push(key=CONSOLE_URL_KEY, value=hook.console_url(job_id))
@@ -323,5 +324,18 @@ class ZillizImportOperator(BaseOperator):
         )
 
     def on_kill(self) -> None:
-        # Zilliz/Milvus have no cancel for import jobs in the documented APIs; say so instead of pretending.
-        self.log.warning("Task killed; the import job (if created) keeps running on the service")
+        """Milvus: abort the job this task is waiting for (e.g. on ``execution_timeout``), so it does
+        not keep loading after the task gave up. Zilliz Cloud documents no cancel: say so."""
+        job_id = getattr(self, "_job_id", None)
+        if not job_id:
+            return
+        if self.hook.flavour != "milvus":
+            self.log.warning(
+                "Task killed; import job %s keeps running on Zilliz Cloud (no cancel API)", job_id
+            )
+            return
+        try:
+            self.hook.abort_import_job(job_id)
+            self.log.warning("Task killed; aborted Milvus import job %s", job_id)
+        except Exception as exc:  # best effort: on_kill must not raise
+            self.log.warning("Task killed; could not abort import job %s: %s", job_id, exc)
