@@ -33,6 +33,7 @@ from airflow_provider_vectorimport.prepare.validation import (
     conform_table,
     json_loads,
     normalize_rows,
+    to_numpy,
 )
 from airflow_provider_vectorimport.prepare.writers import WRITERS
 
@@ -441,16 +442,13 @@ def _split_vectors(
 ) -> tuple[bytes, dict[str, pa.Array]] | None:
     """Cut ``"name": [numbers]`` out of every row; None when any row does not fit that shape (the
     general path then handles, and reports, it)."""
-    import pyarrow.csv as pcsv
-
     starts, ends = _row_bounds(lines, batch)
     n = batch.num_rows
     if len(starts) != n:
         return None
     find = lines.find
     all_spans: list[tuple[int, int]] = []
-    texts: dict[str, bytearray] = {}
-    mv = memoryview(lines)
+    field_spans: dict[str, list[tuple[int, int]]] = {}
     for f in fields:
         key = b'"' + f.name.encode() + b'"'
         spans = []
@@ -466,23 +464,26 @@ def _split_vectors(
             if e <= s:
                 return None
             # no check for nested brackets / strings / objects here: anything but numbers makes the
-            # CSV number parser below fail, and the general path then names the row
+            # number parsers below fail, and the general path then names the row
             spans.append((s, e))
         all_spans.extend(spans)
-        # "1, 2, 3" spans joined by "," into one number-per-line text, in NumPy (no GIL held): the
-        # commas of each span, counted per span, must be dim - 1 (+1 for the joining comma)
-        text = bytearray(b",").join([mv[s:e] for s, e in spans])
-        arr = np.frombuffer(text, dtype=np.uint8)
-        commas = np.flatnonzero(arr == 44)
-        lens = np.fromiter((e - s for s, e in spans), dtype=np.int64, count=n)
-        bounds = np.cumsum(lens + 1)  # each span and its joining comma end here
-        per_span = np.diff(np.searchsorted(commas, bounds, side="left"), prepend=0)
-        per_span[:-1] -= 1
-        if not (per_span == f.dim - 1).all():
+        field_spans[f.name] = spans
+    vectors: dict[str, pa.Array] = {}
+    for f in fields:
+        spans = field_spans[f.name]
+        values = _split_numbers(lines, spans, f.dim)
+        if values is None:
+            values = _csv_numbers(lines, spans, f.dim)
+        if values is None:
             return None
-        arr[commas] = 10
-        texts[f.name] = text
+        if not ctx.wide_floats:
+            values = values.cast(pa.float32(), safe=False)  # decimal -> double -> float32, as the SDKs do
+        # from_buffers, not pa.array(): the latter imports pandas (~1 s, ~60 MB) to sniff its input
+        steps = np.arange(0, (n + 1) * f.dim, f.dim, dtype=np.int32)
+        offsets = pa.Array.from_buffers(pa.int32(), n + 1, [None, pa.py_buffer(steps)])
+        vectors[f.name] = pa.ListArray.from_arrays(offsets, values)
     all_spans.sort()
+    mv = memoryview(lines)
     pieces: list[Any] = []
     prev = 0
     for s, e in all_spans:
@@ -491,31 +492,73 @@ def _split_vectors(
         prev = e + 1
     pieces.append(mv[prev:])
     rest = b"".join(pieces)
-    vectors: dict[str, pa.Array] = {}
-    for f in fields:
-        text = texts[f.name]
-        try:
-            values = pcsv.read_csv(
-                pa.py_buffer(text),
-                read_options=pcsv.ReadOptions(
-                    column_names=["v"], block_size=max(1 << 20, len(text) // 4 + 1)
-                ),
-                convert_options=pcsv.ConvertOptions(
-                    column_types={"v": pa.float64()}, null_values=[], strings_can_be_null=False
-                ),
-            ).column(0)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return None
-        if len(values) != n * f.dim:
-            return None
-        values = values.combine_chunks()
-        if not ctx.wide_floats:
-            values = values.cast(pa.float32(), safe=False)  # decimal -> double -> float32, as the SDKs do
-        # from_buffers, not pa.array(): the latter imports pandas (~1 s, ~60 MB) to sniff its input
-        steps = np.arange(0, (n + 1) * f.dim, f.dim, dtype=np.int32)
-        offsets = pa.Array.from_buffers(pa.int32(), n + 1, [None, pa.py_buffer(steps)])
-        vectors[f.name] = pa.ListArray.from_arrays(offsets, values)
     return rest, vectors
+
+
+def _split_numbers(lines: bytes | bytearray, spans: list[tuple[int, int]], dim: int) -> pa.Array | None:
+    """``"1, 2, 3"`` spans -> float64 values, all in Arrow C++ (no GIL): the spans become one string
+    array, ``split_pattern`` on the separator the first span uses (``", "`` or ``","``) cuts the
+    numbers and the string -> double cast parses them (the parser pyarrow's CSV reader uses, minus its
+    tokenizer). None when any span is shaped otherwise (other whitespace, another count, non-numbers):
+    the CSV path below then decides, so what is accepted and the values are those of that path."""
+    import pyarrow.compute as pc
+
+    n = len(spans)
+    s0, e0 = spans[0]
+    c = lines.find(b",", s0, e0)
+    sep = ", " if c >= 0 and lines[c + 1 : c + 2] == b" " else ","
+    mv = memoryview(lines)
+    text = b"".join([mv[s:e] for s, e in spans])
+    lens = np.fromiter((e - s for s, e in spans), dtype=np.int64, count=n)
+    large = len(text) >= 1 << 31
+    offsets = np.zeros(n + 1, dtype=np.int64 if large else np.int32)
+    np.cumsum(lens, out=offsets[1:])
+    kind = pa.LargeStringArray if large else pa.StringArray
+    try:
+        parts = pc.split_pattern(kind.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text)), pattern=sep)
+        counts = to_numpy(pc.list_value_length(parts))
+        if not (counts == dim).all():
+            return None
+        values = parts.values
+        if len(values) != n * dim:
+            return None
+        return pc.cast(values, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def _csv_numbers(lines: bytes | bytearray, spans: list[tuple[int, int]], dim: int) -> pa.Array | None:
+    """The general number parser: spans joined by ``,``, one number per line for pyarrow's CSV reader
+    (it trims whitespace around each number)."""
+    import pyarrow.csv as pcsv
+
+    n = len(spans)
+    mv = memoryview(lines)
+    # "1, 2, 3" spans joined by "," into one number-per-line text, in NumPy (no GIL held): the
+    # commas of each span, counted per span, must be dim - 1 (+1 for the joining comma)
+    text = bytearray(b",").join([mv[s:e] for s, e in spans])
+    arr = np.frombuffer(text, dtype=np.uint8)
+    commas = np.flatnonzero(arr == 44)
+    lens = np.fromiter((e - s for s, e in spans), dtype=np.int64, count=n)
+    bounds = np.cumsum(lens + 1)  # each span and its joining comma end here
+    per_span = np.diff(np.searchsorted(commas, bounds, side="left"), prepend=0)
+    per_span[:-1] -= 1
+    if not (per_span == dim - 1).all():
+        return None
+    arr[commas] = 10
+    try:
+        values = pcsv.read_csv(
+            pa.py_buffer(text),
+            read_options=pcsv.ReadOptions(column_names=["v"], block_size=max(1 << 20, len(text) // 4 + 1)),
+            convert_options=pcsv.ConvertOptions(
+                column_types={"v": pa.float64()}, null_values=[], strings_can_be_null=False
+            ),
+        ).column(0)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if len(values) != n * dim:
+        return None
+    return values.combine_chunks()
 
 
 def build_manifest(
