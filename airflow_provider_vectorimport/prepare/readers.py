@@ -244,8 +244,10 @@ def iter_json_array(path: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterat
                 if len(not_objects):
                     raise InputError(path, row + int(not_objects[0]), "row is not a JSON object")
                 lo, hi = int(starts[0]), int(ends[-1]) + 1
-                buf = bytearray(memoryview(data)[lo:hi])
-                region = np.frombuffer(buf, dtype=np.uint8)
+                # the rows are rewritten in place and ``data`` becomes the batch's buffer (no copy);
+                # what follows the last row (a partial row, or the array's end) is kept apart
+                after = data[hi:]
+                region = a[lo:hi]
                 nl = nz[(kinds == 5)]
                 nl = nl[(nl >= lo) & (nl < hi)] - lo
                 region[nl] = 32
@@ -257,6 +259,11 @@ def iter_json_array(path: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterat
                     )
                     region[idx] = 32
                     region[g0] = 10
+                del region, a  # no exports left: ``data`` can be resized
+                a = None
+                del data[hi:]
+                del data[:lo]  # O(1) for a bytearray: its start moves
+                buf = data
                 lengths = ends - starts + 1
                 out = Batch(
                     source=path,
@@ -267,23 +274,25 @@ def iter_json_array(path: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterat
                     row_starts=starts - lo,
                     row_ends=ends - lo + 1,
                 )
-                del buf, region
+                del buf
                 row += n
                 need_comma = True
             del a, nz, kinds
+            # the bytes after the last row: ``after`` (from offset ``hi``) when rows were cut out
+            src, base = (after, hi) if n else (data, 0)
+            del data
             if array_end is not None:
-                tail_start = int(ends[-1]) + 1 if n else 0
-                tail = data[tail_start:array_end].strip(_WS)
+                tail = src[: array_end - base].strip(_WS)
                 if tail:
                     what = tail[:20].decode("utf-8", "replace")
                     raise InputError(path, row, f"malformed JSON: unexpected {what!r} before the closing ']'")
-                rest = data[array_end + 1 :]
+                rest = src[array_end + 1 - base :]
                 _check_trailer(fh, rest, wrapped, path, row)
                 if out is not None:
                     yield out
                 return
-            carry = data[int(ends[-1]) + 1 :]
-            del data
+            carry = src
+            del src
             if eof and not carry.strip(_WS):
                 raise InputError(path, row, "malformed JSON: truncated file (the rows array is not closed)")
             if out is not None:
