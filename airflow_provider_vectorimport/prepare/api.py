@@ -38,7 +38,8 @@ from airflow_provider_vectorimport.prepare.validation import (
 from airflow_provider_vectorimport.prepare.writers import WRITERS
 
 FORMATS = ("parquet", "numpy", "json", "jsonl")
-CHECK_THREADS = 2  # parse + check workers (pyarrow's parsers release the GIL)
+# parse + check workers (pyarrow releases the GIL); 3, not 2, keeps 2 cores busy while one waits
+CHECK_THREADS = 3
 MODES = ("fail_fast", "collect")
 GiB = 1 << 30
 
