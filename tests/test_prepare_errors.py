@@ -43,6 +43,13 @@ JSONL_CASES = [
         "non-numeric value 'a' at index 0",
     ),
     (
+        # quoted numbers packed without spaces: once slipped through the fast CSV number parser
+        "quoted_numbers",
+        json.dumps(good(2, title_vector=[str(0.5)] * 8), separators=(",", ":")),
+        "title_vector",
+        "non-numeric value '0.5' at index 0",
+    ),
+    (
         "vector_not_list",
         json.dumps(good(2, title_vector="0.5,0.5")),
         "title_vector",

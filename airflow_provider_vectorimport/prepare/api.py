@@ -551,6 +551,8 @@ def _csv_numbers(lines: bytes | bytearray, spans: list[tuple[int, int]], dim: in
         values = pcsv.read_csv(
             pa.py_buffer(text),
             read_options=pcsv.ReadOptions(column_names=["v"], block_size=max(1 << 20, len(text) // 4 + 1)),
+            # a quoted "1" is a string, not a number: let the row-by-row check name it
+            parse_options=pcsv.ParseOptions(quote_char=False),
             convert_options=pcsv.ConvertOptions(
                 column_types={"v": pa.float64()}, null_values=[], strings_can_be_null=False
             ),
