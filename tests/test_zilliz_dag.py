@@ -10,7 +10,7 @@ from tests.loopback import ScriptedService, ok, serve
 API_KEY = "sk-dagtest-secret-123"
 
 
-def test_deferrable_import_in_a_real_dag_run(load_dag, monkeypatch, tmp_path):
+def test_deferrable_import_in_a_real_dag_run(load_dag, monkeypatch, tmp_path, capfd):
     svc = ScriptedService()
     server = serve(svc)
     try:
@@ -45,6 +45,9 @@ def test_deferrable_import_in_a_real_dag_run(load_dag, monkeypatch, tmp_path):
         server.stop()
 
     assert run.state == "success"
+    logs = "".join(capfd.readouterr())
+    assert "job job-dag running (Importing) 40%" in logs  # the trigger's progress reached the logs
+    assert API_KEY not in logs  # and the API key never did
     result = json.loads(out.read_text())
     assert result["summary"]["job_id"] == "job-dag" and result["summary"]["imported_rows"] == 500
     assert result["sensed"]["state"] == "completed"

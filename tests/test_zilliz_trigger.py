@@ -64,6 +64,10 @@ def test_serialize_round_trip_holds_no_secrets():
     assert rebuilt.serialize() == (classpath, kwargs)
     assert set(kwargs) == {"conn_id", "job_id", "poll_interval", "end_time"}
     assert API_KEY not in json.dumps(kwargs)
+    # what the triggerer stores must survive Airflow's own serde (3.2+ rejects what it can't encode)
+    from airflow.sdk.serde import deserialize, serialize
+
+    assert deserialize(serialize(kwargs)) == kwargs
 
 
 async def test_one_success_event_after_progress(service, capsys):
