@@ -23,6 +23,7 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_provider_vectorimport.exceptions import ConfigurationError, JobFailedError, NotFoundError
 from airflow_provider_vectorimport.hooks.vikingdb import VikingDBHook
 from airflow_provider_vectorimport.links import CONSOLE_URL_KEY, VikingDBTaskLink
+from airflow_provider_vectorimport.metrics import emit_job_metrics
 from airflow_provider_vectorimport.models import JobState, VikingDBTask
 from airflow_provider_vectorimport.triggers.vikingdb import CONFIRM_HINT, VikingDBTaskTrigger
 from airflow_provider_vectorimport.utils import default_deferrable, get_task_state, set_task_state
@@ -225,6 +226,7 @@ class _VikingDBTaskOperator(BaseOperator):
         else:
             task_id = task.task_id
         self._reattached = reattached
+        emit_job_metrics("vikingdb", "job_reattached" if reattached else "job_created")
         ti = context["ti"]
         ti.xcom_push(key=TASK_ID_XCOM_KEY, value=task_id)
         ti.xcom_push(key=CONSOLE_URL_KEY, value=hook.console_url(params["collection_name"], task_id))
@@ -317,6 +319,8 @@ class _VikingDBTaskOperator(BaseOperator):
     def _finish(self, task: VikingDBTask) -> dict[str, Any]:
         self.log.info("Finished: %s", task.describe())
         self._finished_task = task
+        rows = task.total_filter_count if self.task_type == "data_export" else task.total_data_count
+        emit_job_metrics("vikingdb", f"job_{task.state.value}", rows=rows)
         raise_for_task(task)
         return self._summary(task)
 

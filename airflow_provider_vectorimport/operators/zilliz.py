@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_provider_vectorimport.exceptions import JobFailedError
 from airflow_provider_vectorimport.hooks.zilliz import ZillizHook, build_create_call
 from airflow_provider_vectorimport.links import CONSOLE_URL_KEY, ZillizImportJobLink
+from airflow_provider_vectorimport.metrics import emit_job_metrics
 from airflow_provider_vectorimport.models import ImportJob, JobState
 from airflow_provider_vectorimport.triggers.zilliz import ZillizImportJobTrigger
 from airflow_provider_vectorimport.utils import (
@@ -200,6 +201,7 @@ class ZillizImportOperator(BaseOperator):
         else:
             job_id = job.job_id
         self._job_id = job_id
+        emit_job_metrics(self._service, "job_reattached" if reattached else "job_created")
         ti = context["ti"]
         ti.xcom_push(key="job_id", value=job_id)
         ti.xcom_push(key=CONSOLE_URL_KEY, value=hook.console_url(job_id))
@@ -273,13 +275,19 @@ class ZillizImportOperator(BaseOperator):
         except (TypeError, ValueError):
             return None
 
+    @property
+    def _service(self) -> str:
+        return "milvus" if self.hook.flavour == "milvus" else "zilliz"
+
     def _finish(self, context: Context, job: ImportJob) -> dict[str, Any]:
         self.log.info("Finished: %s", job.describe())
         self._finished_job = job
+        duration = self._duration(context, job)
+        emit_job_metrics(self._service, f"job_{job.state.value}", rows=job.imported_rows, duration=duration)
         raise_for_job(job, fail_on_empty=self.fail_on_empty)
         return job_summary(
             job,
-            duration=self._duration(context, job),
+            duration=duration,
             console_url=self.hook.console_url(job.job_id),
             reattached=getattr(self, "_reattached", None),
         )
