@@ -101,7 +101,9 @@ def main() -> int:
 
         step("what happened")
         stats = emulator.stats()
-        print(f"    import jobs created per collection: {stats.get('jobs_created')}")
+        print(
+            f"    import jobs created per collection: {dict(sorted(stats.get('jobs_created', {}).items()))}"
+        )
         for name in ("medium_articles", "medium_articles_cloud"):
             count = post(
                 emulator.url, "/v2/vectordb/collections/get_stats", emulator.api_key, {"collectionName": name}
