@@ -14,17 +14,14 @@ import json
 import re
 import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
-
-from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_vectorimport.exceptions import ConfigurationError, JobFailedError, NotFoundError
 from airflow_provider_vectorimport.hooks.vikingdb import VikingDBHook
 from airflow_provider_vectorimport.links import CONSOLE_URL_KEY, VikingDBTaskLink
 from airflow_provider_vectorimport.metrics import emit_job_metrics
 from airflow_provider_vectorimport.models import JobState, VikingDBTask
+from airflow_provider_vectorimport.operators.base import JobOperatorBase
 from airflow_provider_vectorimport.triggers.vikingdb import CONFIRM_HINT, VikingDBTaskTrigger
 from airflow_provider_vectorimport.utils import default_deferrable, get_task_state, set_task_state
 
@@ -157,10 +154,11 @@ def raise_for_task(task: VikingDBTask, *, fail_on_confirm: bool = False) -> None
         )
 
 
-class _VikingDBTaskOperator(BaseOperator):
+class _VikingDBTaskOperator(JobOperatorBase):
     """Shared create / reattach / wait logic of the export and import operators."""
 
     task_type: str = ""
+    job_noun = "VikingDB task"
     operator_extra_links = (VikingDBTaskLink(),)
     ui_color = "#7e57c2"
 
@@ -232,38 +230,31 @@ class _VikingDBTaskOperator(BaseOperator):
         ti.xcom_push(key=CONSOLE_URL_KEY, value=hook.console_url(params["collection_name"], task_id))
 
         current = hook.get_task(task_id)
-        self._log_task(current)
+        self.log_job(current)
         if not self.wait_for_completion:
             return self._summary(current, waited=False)
-        if current.is_terminal:
-            return self._finish(current)
-        end_time = time.time() + self.timeout
-        if self.deferrable:
-            self.defer(
-                trigger=VikingDBTaskTrigger(
-                    conn_id=self.vikingdb_conn_id,
-                    job_id=task_id,
-                    poll_interval=self.poll_interval,
-                    end_time=end_time,
-                    fail_on_confirm=self.fail_on_confirm,
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=self.timeout + 60),
-            )
-        while True:
-            raise_for_task(current, fail_on_confirm=self.fail_on_confirm)
-            if time.time() >= end_time:
-                raise AirflowException(
-                    f"VikingDB task {task_id} still {current.raw_status} after {self.timeout:.0f}s; "
-                    "it keeps running on the service"
-                )
-            time.sleep(min(self.poll_interval, max(0.0, end_time - time.time())))
-            current = hook.get_task(task_id)
-            self._log_task(current)
-            if current.is_terminal:
-                return self._finish(current)
+        return self.wait_for_job(context, task_id, current)
 
-    def _log_task(self, task: VikingDBTask) -> None:
+    # -- JobOperatorBase
+    def fetch_job(self, job_id: str) -> VikingDBTask:
+        return self.hook.get_task(job_id)
+
+    def make_trigger(self, job_id: str, end_time: float) -> VikingDBTaskTrigger:
+        return VikingDBTaskTrigger(
+            conn_id=self.vikingdb_conn_id,
+            job_id=job_id,
+            poll_interval=self.poll_interval,
+            end_time=end_time,
+            fail_on_confirm=self.fail_on_confirm,
+        )
+
+    def check_while_polling(self, job: VikingDBTask) -> None:
+        raise_for_task(job, fail_on_confirm=self.fail_on_confirm)
+
+    def state_label(self, job: VikingDBTask) -> str:
+        return job.raw_status
+
+    def log_job(self, task: VikingDBTask) -> None:
         self.log.info("%s", task.describe())
         if task.state is JobState.NEEDS_CONFIRMATION:
             self.log.warning(CONFIRM_HINT.format(task_id=task.task_id))
@@ -316,7 +307,7 @@ class _VikingDBTaskOperator(BaseOperator):
             **extra,
         )
 
-    def _finish(self, task: VikingDBTask) -> dict[str, Any]:
+    def finish(self, context: Context, task: VikingDBTask) -> dict[str, Any]:
         self.log.info("Finished: %s", task.describe())
         self._finished_task = task
         rows = task.total_filter_count if self.task_type == "data_export" else task.total_data_count
@@ -324,23 +315,13 @@ class _VikingDBTaskOperator(BaseOperator):
         raise_for_task(task)
         return self._summary(task)
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        if not isinstance(event, Mapping) or "status" not in event:
-            raise AirflowException(f"Unexpected trigger event: {event!r}")
-        status, task_id = event["status"], event.get("job_id")
-        if status in ("success", "failed") and task_id:
-            task = self.hook.get_task(str(task_id))  # full details (files) after the event
-            if status == "failed" and task.state is not JobState.FAILED:
-                raise_for_task(task, fail_on_confirm=True)
-                raise JobFailedError(f"VikingDB task {task_id}: {event.get('message')}", job_id=str(task_id))
-            return self._finish(task)
-        if status == "timeout":
-            raise AirflowException(
-                f"VikingDB task {task_id} did not finish within {self.timeout:.0f}s: {event.get('message')}"
-            )
-        if status == "error":
-            raise AirflowException(f"Waiting for VikingDB task {task_id} failed: {event.get('message')}")
-        raise AirflowException(f"Unexpected trigger event: {event!r}")
+    def on_terminal_event(
+        self, context: Context, status: str, job: VikingDBTask, event: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        if status == "failed" and job.state is not JobState.FAILED:
+            raise_for_task(job, fail_on_confirm=True)
+            raise JobFailedError(f"VikingDB task {job.task_id}: {event.get('message')}", job_id=job.task_id)
+        return self.finish(context, job)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """Export: the collection in, the TOS prefix out; import: the reverse (rows when known)."""

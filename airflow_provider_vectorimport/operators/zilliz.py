@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
-
-from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_vectorimport.exceptions import JobFailedError
 from airflow_provider_vectorimport.hooks.zilliz import ZillizHook, build_create_call
 from airflow_provider_vectorimport.links import CONSOLE_URL_KEY, ZillizImportJobLink
 from airflow_provider_vectorimport.metrics import emit_job_metrics
 from airflow_provider_vectorimport.models import ImportJob, JobState
+from airflow_provider_vectorimport.operators.base import JobOperatorBase
 from airflow_provider_vectorimport.triggers.zilliz import ZillizImportJobTrigger
 from airflow_provider_vectorimport.utils import (
     default_deferrable,
@@ -60,7 +57,7 @@ def raise_for_job(job: ImportJob, *, fail_on_empty: bool) -> None:
         )
 
 
-class ZillizImportOperator(BaseOperator):
+class ZillizImportOperator(JobOperatorBase):
     """Create a bulk import job (Zilliz Cloud v2/v1 or self-hosted Milvus) and wait for it.
 
     :param collection_name: target collection (templated).
@@ -95,6 +92,7 @@ class ZillizImportOperator(BaseOperator):
     template_fields_renderers = {"files": "json", "object_urls": "json", "options": "json"}
     operator_extra_links = (ZillizImportJobLink(),)
     ui_color = "#4fc3f7"
+    job_noun = "Import job"
 
     def __init__(
         self,
@@ -214,32 +212,17 @@ class ZillizImportOperator(BaseOperator):
             return job_summary(current, reattached=reattached, waited=False)
 
         current = hook.get_import_job(job_id)
-        self.log.info("%s", current.describe())
-        if current.is_terminal:
-            return self._finish(context, current)
-        end_time = time.time() + self.timeout
-        if self.deferrable:
-            self.defer(
-                trigger=ZillizImportJobTrigger(
-                    conn_id=self.zilliz_conn_id,
-                    job_id=job_id,
-                    poll_interval=self.poll_interval,
-                    end_time=end_time,
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=self.timeout + 60),
-            )
-        while True:
-            time.sleep(min(self.poll_interval, max(0.0, end_time - time.time())))
-            current = hook.get_import_job(job_id)
-            self.log.info("%s", current.describe())
-            if current.is_terminal:
-                return self._finish(context, current)
-            if time.time() >= end_time:
-                raise AirflowException(
-                    f"Import job {job_id} still {current.state.value} after {self.timeout:.0f}s; "
-                    "it keeps running on the service"
-                )
+        self.log_job(current)
+        return self.wait_for_job(context, job_id, current)
+
+    # -- JobOperatorBase
+    def fetch_job(self, job_id: str) -> ImportJob:
+        return self.hook.get_import_job(job_id)
+
+    def make_trigger(self, job_id: str, end_time: float) -> ZillizImportJobTrigger:
+        return ZillizImportJobTrigger(
+            conn_id=self.zilliz_conn_id, job_id=job_id, poll_interval=self.poll_interval, end_time=end_time
+        )
 
     def _reattach(self, context: Context, files: Any, urls: Any) -> ImportJob | None:
         """The job an earlier try of this task instance created, if it did not fail."""
@@ -279,7 +262,7 @@ class ZillizImportOperator(BaseOperator):
     def _service(self) -> str:
         return "milvus" if self.hook.flavour == "milvus" else "zilliz"
 
-    def _finish(self, context: Context, job: ImportJob) -> dict[str, Any]:
+    def finish(self, context: Context, job: ImportJob) -> dict[str, Any]:
         self.log.info("Finished: %s", job.describe())
         self._finished_job = job
         duration = self._duration(context, job)
@@ -291,20 +274,6 @@ class ZillizImportOperator(BaseOperator):
             console_url=self.hook.console_url(job.job_id),
             reattached=getattr(self, "_reattached", None),
         )
-
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        if not event or "status" not in event:
-            raise AirflowException(f"Unexpected trigger event: {event!r}")
-        status, job_id = event["status"], event.get("job_id")
-        if status in ("success", "failed"):
-            # The event carries the job; fetch once more for complete per-file details.
-            job = self.hook.get_import_job(job_id)
-            return self._finish(context, job)
-        if status == "timeout":
-            raise AirflowException(
-                f"Import job {job_id} did not finish within {self.timeout:.0f}s: {event.get('message')}"
-            )
-        raise AirflowException(f"Waiting for import job {job_id} failed: {event.get('message')}")
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """Inputs: the imported objects; output: the collection, with the rows imported."""
