@@ -170,27 +170,22 @@ class ZillizImportOperator(JobOperatorBase):
         key = idempotency_key(
             context, self.collection_name, self.partition_name, files, urls, self.object_url
         )
-        # Validate everything before any request (raises ConfigurationError on bad input).
-        build_create_call(
-            hook.config,
-            self.collection_name,
+        target = dict(
             files=files,
             object_url=self.object_url,
             object_urls=urls,
             partition_name=self.partition_name,
             db_name=self.db_name,
+            options=self.options,
         )
+        # Validate everything before any request (raises ConfigurationError on bad input).
+        build_create_call(hook.config, self.collection_name, **target)
         job = self._reattach(context, files, urls)
         reattached = job is not None
         if job is None:
             job_id = hook.create_import_job(
                 self.collection_name,
-                files=files,
-                object_url=self.object_url,
-                object_urls=urls,
-                partition_name=self.partition_name,
-                db_name=self.db_name,
-                options=self.options,
+                **target,
                 idempotency_key=key,
                 storage_credentials=self._storage_credentials(),
             )
