@@ -176,7 +176,10 @@ class HTTPServerThread:
     def replace_service(self, old: Service, new: Service) -> None:
         """Swap a mounted service (e.g. a fresh instance on reset); appends when ``old`` is absent."""
         services = self._server.services
-        services[services.index(old) if old in services else len(services) :] = [new]
+        if old in services:
+            services[services.index(old)] = new  # in place: services mounted after it stay
+        else:
+            services.append(new)
 
     def add_middleware(self, hook: Middleware) -> None:
         self._server.middleware.append(hook)

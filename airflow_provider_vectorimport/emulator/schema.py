@@ -196,6 +196,7 @@ class CollectionSchema:
                 "primaryKey": f.is_primary,
                 "autoId": f.auto_id,
                 "partitionKey": f.partition_key,
+                "clusteringKey": False,
                 "nullable": f.nullable,
                 "description": f.description,
             }
@@ -231,7 +232,7 @@ class CollectionSchema:
             "functions": [],
             "indexes": indexes,
             "load": "LoadStateLoaded",
-            "partitions": None,
+            "partitionsNum": 1,  # the documented key (docs example, Milvus handler_v2); not "partitions"
             "properties": [],
             "shardsNum": 1,
             "consistencyLevel": "Strong",

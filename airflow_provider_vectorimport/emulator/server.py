@@ -181,6 +181,9 @@ class Emulator:
                 after=[self.faults.after],
             )
             self._mount_vikingdb()
+            from airflow_provider_vectorimport.emulator.vikingdb_collections import VikingDBCollectionService
+
+            self._http.add_service(VikingDBCollectionService(lambda: self.vikingdb, lambda: self.collections))
             self._http.start()
         except BaseException:
             self.stop()
@@ -374,7 +377,7 @@ class Emulator:
                 "conn_type": "zilliz",
                 "host": self.url,
                 "password": self.api_key,
-                "extra": {"api_flavour": "v2", "cluster_id": self.cluster_id},
+                "extra": {"api_flavour": "v2", "cluster_id": self.cluster_id, "cluster_endpoint": self.url},
             },
             "VIKINGDB_EMULATOR": {
                 "conn_type": "vikingdb",

@@ -447,7 +447,9 @@ class ZillizMilvusService:
     def _coll_describe(self, request: Request, params: dict[str, Any]) -> dict[str, Any]:
         name = self._str(params, "collectionName", MILVUS_PARAM)
         db = self._db(request, params)
-        return self.collections.describe(db, name).to_rest(name)
+        data = self.collections.describe(db, name).to_rest(name)
+        data["partitionsNum"] = len(self.collections.list_partitions(db, name))
+        return data
 
     def _coll_list(self, request: Request, params: dict[str, Any]) -> list[str]:
         return self.collections.list(self._db(request, params))

@@ -430,6 +430,12 @@ class VikingDBHook(BaseHook):
             self._client.close()
             self._client = None
 
+    def describe_collection(self, collection_name: str) -> Any:
+        """The collection's ``data`` from ``GET /api/collection/info`` (fields, primary_key...)."""
+        return self.get_conn().request(
+            "GET", "/api/collection/info", json={"collection_name": collection_name}
+        )
+
 
 class AsyncVikingDBHook:
     """Asynchronous twin of :class:`VikingDBHook` for triggers: the connection is loaded with

@@ -663,6 +663,23 @@ class ZillizHook(BaseHook):
             return False, str(exc)
         return True, "Connection successfully tested"
 
+    def describe_collection(self, collection_name: str, *, db_name: str | None = None) -> Any:
+        """``POST /v2/vectordb/collections/describe`` on the cluster: Milvus at the connection's host;
+        Zilliz Cloud at the ``cluster_endpoint`` extra (the API key is accepted there too)."""
+        config = self.config
+        url = "/v2/vectordb/collections/describe"
+        if config.flavour != "milvus":
+            extra = self.get_connection(self.zilliz_conn_id).extra_dejson
+            endpoint = str(_extra(extra, "cluster_endpoint", "")).rstrip("/")
+            if not endpoint:
+                raise ConfigurationError(
+                    f"connection {self.zilliz_conn_id!r}: reading a Zilliz Cloud collection's schema needs "
+                    "the cluster_endpoint extra (e.g. https://in01-xxx.api.gcp-us-west1.zillizcloud.com)"
+                )
+            url = f"{endpoint if '://' in endpoint else 'https://' + endpoint}{url}"
+        body = {"collectionName": collection_name, "dbName": db_name or config.db_name or "default"}
+        return self._call(ApiCall("POST", url, json=body))
+
 
 def console_url(config: ZillizConfig, job_id: str) -> str:
     """Where a human looks at the job: the Zilliz Cloud console (template overridable with the
