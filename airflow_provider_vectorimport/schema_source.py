@@ -302,3 +302,28 @@ def write_schema_file(
         json.dump(doc, fh, indent=2, sort_keys=True, default=str)
     os.replace(tmp, path)
     return path
+
+
+def resolve_prepare_schema(schema: Any, schema_from: Any) -> tuple[Any, dict[str, Any] | None]:
+    """For ``prepare``: exactly one of a schema (dict / JSON / file) or ``schema_from`` (a connection
+    and collection). Returns ``(schema, source)``; ``source`` is None for a given schema."""
+    if (schema is None) == (schema_from is None):
+        raise ConfigurationError(
+            "give either schema (a dict or a JSON file) or schema_from (a connection and collection), not "
+            + ("both" if schema is not None else "neither")
+        )
+    if schema_from is None:
+        return schema, None
+    source = parse_schema_from(schema_from)
+    fetched = fetch_collection_schema(source["conn_id"], source["collection"], db_name=source["db_name"])
+    return fetched, source
+
+
+def attach_schema(
+    manifest: dict[str, Any], schema: CollectionSchema, source: Mapping[str, Any]
+) -> dict[str, Any]:
+    """After prepare: write ``schema.json`` next to the files and note it in the manifest."""
+    write_schema_file(manifest["root"], schema, source)
+    manifest["schema_file"] = SCHEMA_FILE
+    manifest["schema_source"] = {k: v for k, v in source.items() if v is not None}
+    return manifest

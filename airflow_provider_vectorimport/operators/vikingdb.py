@@ -216,6 +216,7 @@ class _VikingDBTaskOperator(JobOperatorBase):
         task = self._reattach(context, params)
         reattached = task is not None
         if task is None:
+            self.before_create(params)  # e.g. the import's schema preflight
             task_id = hook.create_task(self.task_type, params)
             set_task_state(context, STATE_KEY, task_id)
             self.log.info(
@@ -342,6 +343,9 @@ class _VikingDBTaskOperator(JobOperatorBase):
     def on_kill(self) -> None:
         self.log.warning("Task killed; the VikingDB task (if created) keeps running on the service")
 
+    def before_create(self, params: Mapping[str, Any]) -> None:
+        """Runs right before a new task is created (not on reattach); the import checks the schema."""
+
 
 class VikingDBExportOperator(_VikingDBTaskOperator):
     """Export a collection (or the rows matching ``filter``) to TOS as parquet or json files.
@@ -399,6 +403,13 @@ class VikingDBImportOperator(_VikingDBTaskOperator):
     """Import parquet / json files under a TOS ``bucket/prefix`` into a collection.
 
     :param ignore_error: skip bad rows instead of failing the task (the service's ``ignore_error``).
+    :param tos_path: ``bucket/prefix``, or an upload manifest (files prepared with
+        ``target="vikingdb"``): its ``tos_path`` and ``format`` are used.
+    :param schema_check: before creating the task, compare the live collection (``/api/collection/info``)
+        with the manifest's schema (or the first file's columns, read through ``storage_conn_id``)
+        and fail listing each difference.
+    :param storage_conn_id: S3-compatible (TOS) connection to read the first file for the schema
+        check when there is no manifest.
 
     The other parameters are those of :class:`VikingDBExportOperator` (without ``filter``/``export_all``).
     """
@@ -413,18 +424,55 @@ class VikingDBImportOperator(_VikingDBTaskOperator):
         tos_path: str,
         file_type: str = "parquet",
         ignore_error: bool = False,
+        schema_check: bool = True,
+        storage_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(collection_name=collection_name, tos_path=tos_path, file_type=file_type, **kwargs)
         if not isinstance(ignore_error, bool):
             raise ConfigurationError(f"ignore_error must be True or False, got {ignore_error!r}")
         self.ignore_error = ignore_error
+        self.schema_check = schema_check
+        self.storage_conn_id = storage_conn_id
         self._validate_early()
 
     def task_params(self) -> dict[str, Any]:
+        self._take_manifest()
         return {
             "collection_name": validate_collection_name(self.collection_name),
             "tos_path": validate_tos_path(self.tos_path),
             "file_type": validate_file_type(self.file_type),
             "ignore_error": self.ignore_error,
         }
+
+    def _take_manifest(self) -> None:
+        """An upload manifest given as ``tos_path``: keep it, import its prefix in its format."""
+        manifest = self.tos_path
+        if not isinstance(manifest, Mapping):
+            return
+        fmt = manifest.get("format")
+        if fmt is not None and fmt not in FILE_TYPES:
+            raise ConfigurationError(
+                f"the manifest holds {fmt!r} files; VikingDB imports parquet or json: prepare them with "
+                "target='vikingdb'"
+            )
+        if not manifest.get("tos_path"):
+            raise ConfigurationError("tos_path: the manifest has no 'tos_path' (is it an upload manifest?)")
+        self._manifest = dict(manifest)
+        self.tos_path = str(manifest["tos_path"])
+        self.file_type = fmt or self.file_type
+
+    def before_create(self, params: Mapping[str, Any]) -> None:
+        if not self.schema_check:
+            return
+        from airflow_provider_vectorimport.preflight import run_preflight
+
+        manifest = getattr(self, "_manifest", None)
+        run_preflight(
+            conn_id=self.vikingdb_conn_id,
+            collection=params["collection_name"],
+            manifest=manifest,
+            first_file=None if manifest else f"s3://{params['tos_path'].rstrip('/')}/",
+            storage_conn_id=self.storage_conn_id,
+            logger=self.log,
+        )

@@ -78,6 +78,9 @@ class ZillizImportOperator(JobOperatorBase):
     :param reattach_on_retry: on a retry, reattach to the job an earlier try created (task state,
         then the list API matched by collection and files) instead of creating a duplicate.
     :param fail_on_empty: fail when a job completes with 0 rows imported (a common silent failure).
+    :param schema_check: before creating the job, compare the live collection's schema with the
+        manifest's schema (or, without a manifest, the first file's columns) and fail listing each
+        difference (see :mod:`airflow_provider_vectorimport.preflight`).
     """
 
     template_fields: Sequence[str] = (
@@ -112,9 +115,11 @@ class ZillizImportOperator(JobOperatorBase):
         timeout: float = 24 * 3600,
         reattach_on_retry: bool = True,
         fail_on_empty: bool = True,
+        schema_check: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.schema_check = schema_check
         self.collection_name = collection_name
         self.files = files
         self.object_url = object_url
@@ -183,6 +188,8 @@ class ZillizImportOperator(JobOperatorBase):
         job = self._reattach(context, files, urls)
         reattached = job is not None
         if job is None:
+            if self.schema_check:  # the live collection vs the files, before any job exists
+                self._schema_preflight(files, urls)
             job_id = hook.create_import_job(
                 self.collection_name,
                 **target,
@@ -311,3 +318,18 @@ class ZillizImportOperator(JobOperatorBase):
             self.log.warning("Task killed; aborted Milvus import job %s", job_id)
         except Exception as exc:  # best effort: on_kill must not raise
             self.log.warning("Task killed; could not abort import job %s: %s", job_id, exc)
+
+    def _schema_preflight(self, files: Any, urls: Any) -> None:
+        from airflow_provider_vectorimport.preflight import run_preflight
+
+        manifest = next((m for m in (self.files, self.object_urls) if isinstance(m, Mapping)), None)
+        wanted = [] if manifest is not None else self._wanted_files(files, urls)
+        run_preflight(
+            conn_id=self.zilliz_conn_id,
+            collection=self.collection_name,
+            db_name=self.db_name,
+            manifest=manifest,
+            first_file=wanted[0] if wanted else None,
+            storage_conn_id=self.storage_conn_id or self.hook.config.storage_conn_id,
+            logger=self.log,
+        )

@@ -53,9 +53,12 @@ LIMITS: dict[str, dict[str, Any]] = {
         "max_units_per_request_json": 1,  # the v1 API takes one JSON file per job
         "max_request_bytes": 100 * GiB,
     },
+    "vikingdb": {"max_unit_bytes": 4 * GiB, "max_units_per_request": 1 << 30, "max_request_bytes": None},
 }
 
-_OUR_OUTPUT = re.compile(r"^(part-\d{5}\.(parquet|json|jsonl)|\d+)$")
+_OUR_OUTPUT = re.compile(
+    r"^(part-\d{5}\.(parquet|json|jsonl)|\d+|schema\.json)$"
+)  # schema.json: schema_source
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
@@ -111,12 +114,16 @@ def prepare_files(
     if mode not in MODES:
         raise ConfigurationError(f"mode must be 'fail_fast' or 'collect', got {mode!r}")
     if target not in LIMITS:
-        raise ConfigurationError(f"target must be 'milvus' or 'zilliz', got {target!r}")
+        raise ConfigurationError(f"target must be 'milvus', 'zilliz' or 'vikingdb', got {target!r}")
     if int(max_errors) < 1:
         raise ConfigurationError("max_errors must be at least 1")
     chunk_bytes = parse_size(chunk_size)
     block_bytes = max(1 << 16, parse_size(block_size))
     coll = CollectionSchema.load(schema)
+    if target == "vikingdb":
+        from airflow_provider_vectorimport.prepare.vikingdb import check_vikingdb_target
+
+        check_vikingdb_target(coll, format)
     if format == "numpy":
         for f in coll.data_fields:
             if f.data_type in ("Array", "SparseFloatVector"):
@@ -152,7 +159,12 @@ def prepare_files(
     )
     sink = ErrorSink(mode, max_errors)
     arrow_schema = coll.arrow_schema(wide_floats=wide)
-    writer = WRITERS[format](staging, coll, arrow_schema)
+    writer_cls = WRITERS[format]
+    if target == "vikingdb":  # prepare/vikingdb.py: what a VikingDB data_import task reads
+        from airflow_provider_vectorimport.prepare.vikingdb import writer_for
+
+        writer_cls = writer_for(format)
+    writer = writer_cls(staging, coll, arrow_schema)
     dups = DuplicateChecker(coll.primary.name) if check_duplicates and not coll.auto_id else None
     groups: list[dict[str, Any]] = []
     chunk_open = False
@@ -591,6 +603,7 @@ def build_manifest(
         "format": fmt,
         "root": root,
         "schema_fingerprint": coll.fingerprint,
+        "schema": coll.to_dict(),  # what the files were checked against (preflight.py compares it)
         "total_rows": sum(g["rows"] for g in out_groups),
         "total_bytes": sum(g["bytes"] for g in out_groups),
         "groups": out_groups,

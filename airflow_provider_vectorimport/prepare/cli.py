@@ -1,6 +1,7 @@
 """``vectorimport prepare``: schema-checked import files + a manifest (printed as JSON on stdout).
 
     vectorimport prepare --schema schema.json --format parquet --out ./out [--chunk-size 512MB] data.json ...
+    vectorimport prepare --from-collection milvus_conn:articles --out ./out data.json  # schema from the service
 
 Exit codes: 0 ok; 1 bad data (errors on stderr, one per line: file, row, field, message; nothing
 written); 2 bad arguments or schema.
@@ -34,7 +35,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="files, directories or globs (.json .jsonl .csv .parquet)"
     )
-    parser.add_argument("--schema", required=True, help="collection schema JSON file (Milvus REST v2 form)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--schema", help="collection schema JSON file (Milvus REST v2 form)")
+    source.add_argument(
+        "--from-collection",
+        metavar="CONN:COLLECTION",
+        help="read the schema from the live collection (Airflow connection id of type zilliz or vikingdb, "
+        "then the collection, optionally DB.COLLECTION); it is written to OUT/schema.json",
+    )
     parser.add_argument("--format", default="parquet", choices=["parquet", "numpy", "json", "jsonl"])
     parser.add_argument(
         "--out", required=True, help="output directory (must be empty or absent, see --overwrite)"
@@ -43,7 +51,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--chunk-size", default="512MB", help="target size of one file / NumPy folder (default 512MB)"
     )
     parser.add_argument(
-        "--target", default="milvus", choices=["milvus", "zilliz"], help="service whose limits apply"
+        "--target",
+        default="milvus",
+        choices=["milvus", "zilliz", "vikingdb"],
+        help="service whose file formats and limits apply",
     )
     parser.add_argument("--mode", default="fail_fast", choices=["fail_fast", "collect"])
     parser.add_argument("--max-errors", type=int, default=100, help="errors reported in collect mode")
@@ -56,11 +67,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from airflow_provider_vectorimport.prepare import PrepareError, prepare_files
+    from airflow_provider_vectorimport.schema_source import attach_schema, resolve_prepare_schema
 
     try:
+        schema, source = resolve_prepare_schema(args.schema, args.from_collection)
         manifest = prepare_files(
             args.inputs,
-            args.schema,
+            schema,
             args.out,
             format=args.format,
             chunk_size=args.chunk_size,
@@ -77,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if source is not None:
+        attach_schema(manifest, schema, source)
     json.dump(manifest, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

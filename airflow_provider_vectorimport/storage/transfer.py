@@ -495,6 +495,8 @@ def plan_from_manifest(manifest: dict[str, Any] | str | os.PathLike[str]) -> Upl
     extra: dict[str, Any] = {}
     if manifest.get("target") is not None:
         extra["target"] = manifest["target"]
+    if isinstance(manifest.get("schema"), dict):  # the import's schema preflight compares it
+        extra["schema"] = manifest["schema"]
     requests = manifest.get("requests")
     if requests is not None:  # prepare_files() splits groups into import requests within service limits
         ok = isinstance(requests, list) and all(
@@ -624,6 +626,8 @@ def upload_plan(
     passthrough: dict[str, Any] = {}
     if "target" in plan.extra:
         passthrough["target"] = plan.extra["target"]
+    if "schema" in plan.extra:
+        passthrough["schema"] = plan.extra["schema"]
     if "requests" in plan.extra:
         passthrough["requests"] = plan.extra["requests"]
         # Milvus ``files`` argument of each import request: [[keys of group], ...]
