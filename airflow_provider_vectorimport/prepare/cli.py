@@ -10,6 +10,7 @@ written); 2 bad arguments or schema.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -70,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     from airflow_provider_vectorimport.schema_source import attach_schema, resolve_prepare_schema
 
     try:
-        schema, source = resolve_prepare_schema(args.schema, args.from_collection)
+        with contextlib.redirect_stdout(sys.stderr):  # Airflow's log lines must not mix with the manifest
+            schema, source = resolve_prepare_schema(args.schema, args.from_collection)
         manifest = prepare_files(
             args.inputs,
             schema,
