@@ -4,8 +4,13 @@ Connections (the demo points them at the local emulator; in production, at the r
 
 * ``aws_default``   - S3 / S3-compatible bucket the services read from (``vectorimport_s3`` or ``aws`` type)
 * ``zilliz_default`` - a Milvus cluster endpoint (``api_flavour: milvus``)
-* ``zilliz_cloud``   - Zilliz Cloud (``api_flavour: v2``, ``cluster_id``), reading the bucket with the
-  keys of ``aws_default`` (``storage_conn_id``) - never with keys in the DAG
+* ``zilliz_cloud``   - Zilliz Cloud (``api_flavour: v2``, ``cluster_id``, ``cluster_endpoint`` for the
+  schema check), reading the bucket with the keys of ``aws_default`` (``storage_conn_id``) - never with
+  keys in the DAG
+
+No hand-kept schema file: ``prepare`` reads the schema from the live Milvus collection
+(``schema_from``), writes it next to the files (``schema.json``) and into the manifest, and each import
+checks the target collection's live schema against it before creating a job (``schema_check``).
 
 Each run writes its files under its own prefix (the run id), so backfills and re-runs never mix data;
 a retried import reattaches to the job its earlier try created instead of importing twice.
@@ -26,7 +31,6 @@ from airflow_provider_vectorimport.operators.object_storage import UploadToObjec
 from airflow_provider_vectorimport.operators.prepare import PrepareImportFilesOperator
 from airflow_provider_vectorimport.operators.zilliz import ZillizImportOperator
 
-SCHEMA = str(Path(__file__).parent / "schemas" / "articles.json")
 WORK_DIR = os.environ.get("VECTORIMPORT_WORK_DIR", tempfile.gettempdir())
 RUN_DIR = WORK_DIR + "/vectorimport/{{ dag.dag_id }}/{{ run_id | replace(':', '_') | replace('+', '_') }}"
 PREFIX = "articles/{{ run_id | replace(':', '_') | replace('+', '_') }}"
@@ -73,7 +77,7 @@ with DAG(
     prepared = PrepareImportFilesOperator(
         task_id="prepare",
         inputs=[source],
-        schema=SCHEMA,
+        schema_from={"conn_id": "zilliz_default", "collection": "{{ params.collection }}"},
         output_dir=RUN_DIR + "/prepared",
         format="parquet",
     )
