@@ -440,7 +440,11 @@ def run_preflight(
         return []
     columns: list[Column] | None = None
     if not has_manifest:
-        columns = first_file_columns(str(first_file), storage_conn_id=storage_conn_id)
+        try:
+            columns = first_file_columns(str(first_file), storage_conn_id=storage_conn_id)
+        except Exception as exc:  # a guard, not a dependency: an unreadable file must not block the import
+            logger.warning("Schema check of %s skipped: cannot read %s: %s", collection, first_file, exc)
+            return []
         if columns is None:
             logger.info(
                 "Schema check of %s skipped: cannot read %s (give a manifest, or a storage connection)",

@@ -343,3 +343,16 @@ def test_dag_collection_changed_between_prepare_and_import(
     written = json.loads((tmp_path / "prepared" / "schema.json").read_text())
     assert written["source"] == {"conn_id": "zilliz_emulator", "collection": name}
     assert written["fingerprint"] == CollectionSchema.from_dict(created).fingerprint
+
+
+def test_an_unreadable_first_file_skips_the_check_without_a_request(vectorimport_emulator_env):
+    em = vectorimport_emulator_env
+    before = em.stats()["requests_by_path"].get("/v2/vectordb/collections/describe", 0)
+    diffs = run_preflight(
+        conn_id="zilliz_emulator",
+        collection="anything",
+        first_file=f"s3://{em.milvus_bucket}/no/such/file.parquet",
+        storage_conn_id="s3_emulator",
+    )
+    assert diffs == []
+    assert em.stats()["requests_by_path"].get("/v2/vectordb/collections/describe", 0) == before
