@@ -594,7 +594,11 @@ def test_local_dir_mode_and_connection_env(tmp_path) -> None:
             "extra": {"api_flavour": "milvus"},
         }
         cloud = json.loads(env["AIRFLOW_CONN_ZILLIZ_CLOUD_EMULATOR"])
-        assert cloud["extra"] == {"api_flavour": "v2", "cluster_id": "in01-emulator"}
+        assert cloud["extra"] == {
+            "api_flavour": "v2",
+            "cluster_id": "in01-emulator",
+            "cluster_endpoint": emu.url,
+        }
         viking = json.loads(env["AIRFLOW_CONN_VIKINGDB_EMULATOR"])
         assert viking["host"] == f"127.0.0.1:{emu.port}" and viking["login"] == "emulator-ak"
         assert "AIRFLOW_CONN_S3_EMULATOR" not in env
