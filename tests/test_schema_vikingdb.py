@@ -255,3 +255,35 @@ def test_cli_prepare_from_collection(vectorimport_emulator_env, tmp_path):
     )
     assert proc.returncode == 2 and "collection 'nope' does not exist" in proc.stderr
     assert not (tmp_path / "n").exists()
+
+
+def test_without_the_check_the_emulator_fails_the_import_naming_the_field(
+    vectorimport_emulator_env, tmp_path
+):
+    """What the preflight saves you from: the service (here the emulator, as documented) fails the
+    task later, naming the field."""
+    from airflow_provider_vectorimport.exceptions import JobFailedError
+
+    em = vectorimport_emulator_env
+    name = f"vk_{uuid.uuid4().hex[:8]}"
+    create_vikingdb_collection(name)
+    upload = prepare_and_upload(em, name, tmp_path, "parquet")
+    requests.post(
+        f"{em.url}/v2/vectordb/collections/drop",
+        json={"collectionName": name},
+        headers={"Authorization": f"Bearer {em.api_key}"},
+        timeout=30,
+    )
+    create_vikingdb_collection(name, [f for f in FIELDS if f["field_name"] != "title"])
+    op = VikingDBImportOperator(
+        task_id="import",
+        vikingdb_conn_id="vikingdb_emulator",
+        collection_name=name,
+        tos_path=upload,
+        schema_check=False,
+        deferrable=False,
+        poll_interval=0.05,
+    )
+    with pytest.raises(JobFailedError, match=r"field 'title': not in the collection schema"):
+        op.execute(context(FakeTI()))
+    assert em.stats()["vikingdb_tasks_created"] == {name: 1}
