@@ -63,7 +63,7 @@ def test_filters() -> None:
     assert matches(row, {"city": ["beijing", "x"], "id": [3]})
     assert not matches(row, {"city": ["x"]})
     assert matches(row, {"op": "must", "field": "tags", "conds": ["b"]})
-    assert not matches(row, {"op": "must_not", "field": "city", "conds": ["beijing"]})
+    assert not matches(row, {"op": "must_nor", "field": "city", "conds": ["beijing"]})
     assert matches(row, {"op": "range", "field": "price", "gte": 4.5, "lt": 5})
     assert not matches(row, {"op": "range", "field": "price", "gt": 4.5})
     assert matches(

@@ -25,6 +25,7 @@ with DAG(
         tos_path=BUCKET + "/exports/{{ run_id | replace(':', '-') | replace('+', '-') }}",
         file_type="parquet",
         filter='{"city": ["beijing"], "user_id": [3, 6, 9]}',
+        storage_conn_id="s3_dagtest",
         deferrable=True,
         poll_interval=0.1,
         timeout=120,
