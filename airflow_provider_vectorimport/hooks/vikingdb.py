@@ -30,7 +30,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -433,15 +433,19 @@ def choose_task(
     include_failed: bool = False,
     naive_tz: dt.tzinfo = dt.UTC,
     purpose: str = "reattach to",
+    exclude: Collection[str] = (),
 ) -> VikingDBTask | None:
     """The one task this Airflow task made, or None; :class:`AmbiguousTaskError` naming every id when
     two or more could be it. Candidates are ordered by the service's ``create_time``; running (any
     non-terminal state) is preferred over done; failed ones only count with ``include_failed``
-    (a create whose answer was lost may have made a task that failed at once: it is still ours)."""
+    (a create whose answer was lost may have made a task that failed at once: it is still ours).
+    ``exclude``: ids known to exist before the first create (see :func:`matching_task_ids`), which
+    therefore cannot be ours whatever the clocks say."""
     matches = [
         t
         for t in tasks
-        if task_matches(
+        if t.task_id not in exclude
+        and task_matches(
             t,
             collection_name=collection_name,
             task_type=task_type,
@@ -665,12 +669,27 @@ def _check_failed(task_type: str, params: Mapping[str, Any], started: float, exc
     )
 
 
+def matching_task_ids(
+    tasks: Sequence[VikingDBTask], *, collection_name: str, task_type: str, params: Mapping[str, Any]
+) -> list[str]:
+    """Ids of the tasks with this collection, type and parameters, of any age and state: taken
+    before the first create, they can never be mistaken for the one it makes."""
+    return sorted(
+        t.task_id
+        for t in tasks
+        if task_matches(
+            t, collection_name=collection_name, task_type=task_type, params=params, created_after=None
+        )
+    )
+
+
 def _created_anyway(
     tasks: Sequence[VikingDBTask],
     settings: VikingDBSettings,
     task_type: str,
     params: Mapping[str, Any],
     started: float,
+    known: Collection[str] = (),
 ) -> VikingDBTask | None:
     collection = params.get("collection_name")
     if not isinstance(collection, str):
@@ -684,6 +703,7 @@ def _created_anyway(
         include_failed=True,
         naive_tz=settings.naive_time_zone,
         purpose="take as the one the failed create made",
+        exclude=known,
     )
 
 
@@ -715,7 +735,9 @@ class VikingDBHook(BaseHook):
     def _post(self, path: str, body: Mapping[str, Any]) -> Any:
         return self.get_conn().request("POST", path, json=dict(body))
 
-    def create_task(self, task_type: str, task_params: Mapping[str, Any]) -> str:
+    def create_task(
+        self, task_type: str, task_params: Mapping[str, Any], *, known_task_ids: Collection[str] = ()
+    ) -> str:
         """Create a task and return its id, never making a second task for one call.
 
         ``/api/task/create`` is not idempotent. One send per attempt; a blind resend only where
@@ -725,6 +747,9 @@ class VikingDBHook(BaseHook):
         created since the first attempt, and that task is returned instead of sending again; after
         the last failure the list is checked once more before the error is raised. Two such tasks:
         :class:`AmbiguousTaskError`; the list unreadable: :class:`CreateOutcomeUnknownError`.
+        ``known_task_ids`` (see :meth:`matching_task_ids`, taken before the first attempt) are never
+        taken for the one this call made, which rules out another run's task created in the
+        clock-skew allowance before this call.
         """
         body = build_create_body(task_type, task_params)
         settings = self.settings
@@ -751,7 +776,7 @@ class VikingDBHook(BaseHook):
                         )
                     except (TransportError, ServiceError) as check_exc:
                         raise _check_failed(task_type, task_params, started, check_exc) from exc
-                    found = _created_anyway(listed, settings, task_type, task_params, started)
+                    found = _created_anyway(listed, settings, task_type, task_params, started, known_task_ids)
                     if found is not None:
                         log.warning(
                             "The failed create did create task %s (%s): using it, not sending again",
@@ -793,6 +818,7 @@ class VikingDBHook(BaseHook):
         params: Mapping[str, Any],
         created_after: float | None = None,
         include_failed: bool = False,
+        exclude: Collection[str] = (),
     ) -> VikingDBTask | None:
         """The one task with this collection, type and parameters created at/after ``created_after``
         (see :func:`choose_task`); :class:`AmbiguousTaskError` when several could be it."""
@@ -804,6 +830,18 @@ class VikingDBHook(BaseHook):
             created_after=created_after,
             include_failed=include_failed,
             naive_tz=self.settings.naive_time_zone,
+            exclude=exclude,
+        )
+
+    def matching_task_ids(
+        self, *, collection_name: str, task_type: str, params: Mapping[str, Any]
+    ) -> list[str]:
+        """Ids of the existing tasks with this collection, type and parameters (all pages)."""
+        return matching_task_ids(
+            self.list_tasks(task_type=task_type, collection_name=collection_name),
+            collection_name=collection_name,
+            task_type=task_type,
+            params=params,
         )
 
     def console_url(self, collection_name: str | None = None, task_id: str | None = None) -> str:
@@ -852,7 +890,9 @@ class AsyncVikingDBHook:
     async def _post(self, path: str, body: Mapping[str, Any]) -> Any:
         return await (await self.get_conn()).request("POST", path, json=dict(body))
 
-    async def create_task(self, task_type: str, task_params: Mapping[str, Any]) -> str:
+    async def create_task(
+        self, task_type: str, task_params: Mapping[str, Any], *, known_task_ids: Collection[str] = ()
+    ) -> str:
         """As :meth:`VikingDBHook.create_task` (same plan, same checks), without blocking the loop."""
         import asyncio
 
@@ -880,7 +920,7 @@ class AsyncVikingDBHook:
                         )
                     except (TransportError, ServiceError) as check_exc:
                         raise _check_failed(task_type, task_params, started, check_exc) from exc
-                    found = _created_anyway(listed, settings, task_type, task_params, started)
+                    found = _created_anyway(listed, settings, task_type, task_params, started, known_task_ids)
                     if found is not None:
                         log.warning(
                             "The failed create did create task %s (%s): using it, not sending again",

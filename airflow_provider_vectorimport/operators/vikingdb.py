@@ -8,10 +8,11 @@ summary saying where the files are: ``tos_path`` / ``tos_uri`` always (the servi
 no files), and ``files`` when ``storage_conn_id`` is given (the operator lists the prefix itself).
 
 Exactly one task per (dag run, task, map index): the task state store (Airflow 3.3) keeps
-``{task_id, first_try_started, last_status, last_seen, rows}`` under ``vikingdb_task``; a retry
-reattaches to the stored task, or, when none was stored, to the one task created since the first try
-started with the same collection, type and parameters (see :func:`~airflow_provider_vectorimport.
-hooks.vikingdb.choose_task`).
+``{task_id, first_try_started, last_status, last_seen, rows, preexisting}`` under ``vikingdb_task``;
+a retry reattaches to the stored task, or, when none was stored, to the one task created since the
+first try started with the same collection, type and parameters and not among the ``preexisting``
+ones (same parameters, listed just before the first create) (see
+:func:`~airflow_provider_vectorimport.hooks.vikingdb.choose_task`).
 """
 
 from __future__ import annotations
@@ -315,6 +316,8 @@ class TaskRecord:
     last_status: str | None = None
     last_seen: float | None = None
     rows: int | None = None
+    #: tasks with the same parameters that existed before the first create: never ours
+    preexisting: list[str] | None = None
 
     @classmethod
     def from_state(cls, value: Any) -> TaskRecord:
@@ -455,7 +458,12 @@ class _VikingDBTaskOperator(JobOperatorBase):
             return task
         reattached = task is not None
         if task is None:
-            task_id = hook.create_task(self.task_type, params)
+            if record.preexisting is None:
+                record.preexisting = hook.matching_task_ids(
+                    collection_name=params["collection_name"], task_type=self.task_type, params=params
+                )
+                self._save_record(context, record)
+            task_id = hook.create_task(self.task_type, params, known_task_ids=record.preexisting)
             record.task_id, record.last_status, record.last_seen = task_id, None, time.time()
             self._save_record(context, record)
             self.log.info(
@@ -498,6 +506,7 @@ class _VikingDBTaskOperator(JobOperatorBase):
                 self.log.warning(
                     "Task %s of an earlier try failed (%s): creating a new one", task.task_id, task.err_msg
                 )
+                record.task_id, record.preexisting = None, None
                 return None
             self.log.info("Reattaching to task %s from an earlier try (%s)", task.task_id, task.raw_status)
             return task
@@ -516,6 +525,7 @@ class _VikingDBTaskOperator(JobOperatorBase):
             task_type=self.task_type,
             params=params,
             created_after=since - CLOCK_SKEW_SECONDS,
+            exclude=record.preexisting or (),
         )
         if task is not None:
             self.log.info(
@@ -542,7 +552,7 @@ class _VikingDBTaskOperator(JobOperatorBase):
                 seen,
                 " (resubmit_unknown_task=True)" if self.resubmit_unknown_task else "",
             )
-            record.task_id = None
+            record.task_id, record.preexisting = None, None
             return None
         if decision == FINISHED:
             self.log.warning(
