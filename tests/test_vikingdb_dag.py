@@ -1,6 +1,8 @@
 """End to end inside Airflow: ``dag.test()`` on a migrated SQLite DB exports a VikingDB collection
 through the deferrable path (the trigger runs inline) against the signature-verifying emulator,
-which writes Parquet into a real S3 endpoint (moto server mode on 127.0.0.1); then the sensor."""
+which writes Parquet into a real S3 endpoint (moto server mode on 127.0.0.1); then the sensor.
+The first try fails right after its create and the retry reattaches through the real
+task_state_store: the run-level "task killed after create and retried" cell of the fault matrix."""
 
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ def test_deferrable_export_in_a_real_dag_run(load_dag, monkeypatch, tmp_path, s3
             ),
         )
         monkeypatch.setenv("VIKINGDB_DAGTEST_OUT", str(out))
+        # the first try dies right after its create (its first info call is refused): the retry
+        # must find the task through Airflow's real task_state_store, not create a second one
+        emulator.inject_error(1000002, 1, path="/api/task/info")
         run = load_dag("vikingdb_export_deferrable").test()
 
     assert run.state == "success"
@@ -40,6 +45,7 @@ def test_deferrable_export_in_a_real_dag_run(load_dag, monkeypatch, tmp_path, s3
     summary, sensed = result["summary"], result["sensed"]
     expected = [r for r in ROWS if r["city"] == "beijing" and r["user_id"] in (3, 6, 9)]
     assert summary["status"] == "done" and summary["total_filter_count"] == len(expected) > 0
+    assert summary["reattached"] is True and emulator.count("/api/task/info", "1000002") == 1
     assert summary["tos_path"].startswith(f"{bucket}/exports/manual__")
     assert summary["tos_uri"] == f"tos://{summary['tos_path']}"
     assert summary["console_url"].startswith("https://console.volcengine.com/vikingdb/")

@@ -318,6 +318,8 @@ class TaskRecord:
     rows: int | None = None
     #: tasks with the same parameters that existed before the first create: never ours
     preexisting: list[str] | None = None
+    #: the latest try took over the task of an earlier one (instead of creating it)
+    reattached: bool = False
 
     @classmethod
     def from_state(cls, value: Any) -> TaskRecord:
@@ -471,7 +473,7 @@ class _VikingDBTaskOperator(JobOperatorBase):
             )
         else:
             task_id = task.task_id
-        self._reattached = reattached
+        self._reattached = record.reattached = reattached
         emit_job_metrics("vikingdb", "job_reattached" if reattached else "job_created")
         ti = context["ti"]
         ti.xcom_push(key=TASK_ID_XCOM_KEY, value=task_id)
@@ -637,7 +639,7 @@ class _VikingDBTaskOperator(JobOperatorBase):
         return task_summary(
             task,
             console_url=self.hook.console_url(task.task_params.get("collection_name"), task.task_id),
-            reattached=getattr(self, "_reattached", None),
+            reattached=getattr(self, "_reattached", record.reattached if record is not None else None),
             started_at=_iso(started),
             **extra,
         )
