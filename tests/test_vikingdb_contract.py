@@ -234,3 +234,20 @@ def test_emulator_update_answers_the_documented_envelope(vdb):
         time.sleep(0.02)
     answer = _raw(vdb, UPDATE_PATH, {"task_id": task_id, "task_status": "confirmed"}).json()
     assert _keys(answer) == _keys(fx("update_response_sdk")["body"]) and answer["data"] is None
+
+
+def test_unknown_or_newly_spelled_status_is_running_never_terminal():
+    base = fx("info_response_seed004")["body"]["data"]
+    for status in ("succeeded", "Done ", "finished", "", "cancelled"):
+        task = parse_task({**base, "task_status": status})
+        assert task.state is JobState.RUNNING and not task.is_terminal, status
+    assert parse_task({**base, "task_status": "DONE"}).state is JobState.COMPLETED  # case only
+
+
+def test_a_huge_retry_after_is_capped():
+    from airflow_provider_vectorimport.hooks.vikingdb import _backoff
+    from airflow_provider_vectorimport.http import RetryPolicy
+
+    policy = RetryPolicy(retry_after_max=120.0)
+    assert _backoff(policy, 1, 10**6) == 120.0
+    assert _backoff(policy, 1, 3.0) == 3.0
