@@ -848,9 +848,9 @@ class VikingDBHook(BaseHook):
         return self.settings.console_url(collection_name, task_id)
 
     def test_connection(self) -> tuple[bool, str]:
-        body = build_list_body(page_number=1, page_size=1) if self.settings.list_paging else build_list_body()
         try:
-            self._post(LIST_PATH, body)
+            paged = self.settings.list_paging
+            self._post(LIST_PATH, build_list_body(page_number=1, page_size=1) if paged else build_list_body())
         except Exception as exc:
             return False, str(exc)
         return True, "Connection successfully tested"
