@@ -225,3 +225,21 @@ def test_import_retry_reattaches_and_rows_count_once(vdb, tmp_path):
     assert summary["reattached"] is True and summary["state"] == JobState.COMPLETED.value
     assert len(vdb.backend.collections["demo"]) == len(ROWS) + 5
     assert vdb.emulator.tasks_created["demo"] == 1
+
+
+@pytest.mark.parametrize(("zone", "reattached"), [("UTC", True), ("+08:00", False)])
+def test_naive_create_time_is_read_in_the_connection_zone(monkeypatch, tmp_path, zone, reattached):
+    """A service answering naive ``YYYY-mm-dd HH:MM:SS`` (UTC here): read as UTC, the retry finds its
+    task; declared as +08:00, the task looks 8 h older than the first try and is not a candidate."""
+    env = start_env(monkeypatch, root=tmp_path, pace=0.03, conn_id="vikingdb_default", create_time_zone=zone)
+    try:
+        env.emulator.time_format = "naive"
+        store = Store()
+        op(wait_for_completion=False).execute(ctx(1, store))
+        store[STATE_KEY] = {"first_try_started": store[STATE_KEY]["first_try_started"]}
+        summary = op().execute(ctx(2, store))
+        assert summary["reattached"] is reattached
+        assert env.emulator.tasks_created["demo"] == (1 if reattached else 2)
+        assert "T" not in summary["create_time"]
+    finally:
+        env.server.stop()
