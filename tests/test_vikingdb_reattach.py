@@ -243,3 +243,12 @@ def test_naive_create_time_is_read_in_the_connection_zone(monkeypatch, tmp_path,
         assert "T" not in summary["create_time"]
     finally:
         env.server.stop()
+
+
+def test_stored_task_with_other_parameters_is_not_reused(vdb):
+    """A cleared run whose arguments changed (another prefix): a different task, not the old one."""
+    store = Store()
+    first = op().execute(ctx(1, store))
+    again = op(tos_path="exports/re2").execute(ctx(2, store))
+    assert again["task_id"] != first["task_id"] and again["tos_path"] == "exports/re2"
+    assert vdb.emulator.tasks_created["demo"] == 2

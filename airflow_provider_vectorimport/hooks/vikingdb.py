@@ -274,9 +274,6 @@ def parse_create_response(data: Any) -> str:
     return str(task_id)
 
 
-_task_id_from = parse_create_response
-
-
 @dataclass(frozen=True)
 class ListPage:
     items: list[Mapping[str, Any]]
@@ -294,10 +291,6 @@ def parse_list_page(data: Any) -> ListPage:
                 total = to_int(data.get("total_count", data.get("TotalCount")))
                 return ListPage([d for d in data[key] if isinstance(d, Mapping)], total)
     return ListPage([])
-
-
-def _list_payload(data: Any) -> list[Mapping[str, Any]]:
-    return parse_list_page(data).items
 
 
 @dataclass

@@ -31,7 +31,7 @@ from airflow_provider_vectorimport.exceptions import (
     NotFoundError,
     VectorImportError,
 )
-from airflow_provider_vectorimport.hooks.vikingdb import CLOCK_SKEW_SECONDS, VikingDBHook
+from airflow_provider_vectorimport.hooks.vikingdb import CLOCK_SKEW_SECONDS, VikingDBHook, normalize_params
 from airflow_provider_vectorimport.links import CONSOLE_URL_KEY, VikingDBTaskLink
 from airflow_provider_vectorimport.metrics import emit_job_metrics
 from airflow_provider_vectorimport.models import JobState, VikingDBTask
@@ -507,6 +507,15 @@ class _VikingDBTaskOperator(JobOperatorBase):
             if task.state is JobState.FAILED:
                 self.log.warning(
                     "Task %s of an earlier try failed (%s): creating a new one", task.task_id, task.err_msg
+                )
+                record.task_id, record.preexisting = None, None
+                return None
+            if normalize_params(task.task_params) != normalize_params(params):
+                self.log.warning(
+                    "Task %s of an earlier try has other parameters than this try (%s): the arguments "
+                    "changed, so this is a different task; creating it",
+                    task.task_id,
+                    task.task_params,
                 )
                 record.task_id, record.preexisting = None, None
                 return None
