@@ -36,7 +36,7 @@ from airflow_provider_vectorimport.hooks.vikingdb import (
 from airflow_provider_vectorimport.models import JobState
 from airflow_provider_vectorimport.operators.vikingdb import VikingDBExportOperator, VikingDBImportOperator
 from airflow_provider_vectorimport.signing import SigningCredentials, VolcengineSigner
-from tests.test_vikingdb_support import AK, SK, start_env
+from tests.test_vikingdb_support import AK, SK, shared_server, start_env
 
 FIXTURES = Path(__file__).parent / "fixtures" / "vikingdb"
 
@@ -163,11 +163,15 @@ def _keys(value: Any) -> set[str]:
     return set(value) if isinstance(value, dict) else set()
 
 
+@pytest.fixture(scope="module")
+def vikingdb_server():
+    yield from shared_server()
+
+
 @pytest.fixture
-def vdb(monkeypatch, tmp_path):
-    env = start_env(monkeypatch, root=tmp_path, pace=0.02)
+def vdb(monkeypatch, vikingdb_server, tmp_path):
+    env = start_env(monkeypatch, server=vikingdb_server, root=tmp_path, pace=0.02)
     yield env
-    env.server.stop()
 
 
 def _raw(env, path: str, body: dict[str, Any]) -> requests.Response:

@@ -30,17 +30,21 @@ from airflow_provider_vectorimport.hooks.vikingdb import (
     classify_create_failure,
 )
 from airflow_provider_vectorimport.http import HttpClient
-from tests.test_vikingdb_support import conn_json, start_env
+from tests.test_vikingdb_support import conn_json, shared_server, start_env
 
 EXPORT = {"collection_name": "demo", "tos_path": "exports/create", "file_type": "parquet", "export_all": True}
 
 
+@pytest.fixture(scope="module")
+def vikingdb_server():
+    yield from shared_server()
+
+
 @pytest.fixture
-def vdb(monkeypatch, tmp_path):
-    env = start_env(monkeypatch, root=tmp_path, read_timeout=1.0)
+def vdb(monkeypatch, vikingdb_server, tmp_path):
+    env = start_env(monkeypatch, server=vikingdb_server, root=tmp_path, read_timeout=1.0)
     env.emulator.pace_seconds = 60  # tasks stay "init": these tests are about creating them
     yield env
-    env.server.stop()
 
 
 def create(env, mode: str, params=EXPORT, conn_id: str | None = None) -> str:

@@ -24,22 +24,33 @@ from airflow_provider_vectorimport.operators.vikingdb import (
     VikingDBImportOperator,
 )
 from tests.runtime import FakeTI, Store
-from tests.test_vikingdb_support import ROWS, start_env
+from tests.test_vikingdb_support import ROWS, shared_server, start_env
 
 NEW = [{"id": 1000 + i, "user_id": i % 10, "city": "wuhan", "vec": [float(i), 1.0]} for i in range(12)]
 EXPORT_CONDS = [{"op": "must", "field": "city", "conds": ["beijing"]}]
 EXPORTED = [r for r in ROWS if r["city"] == "beijing"]
 
 
+@pytest.fixture(scope="module")
+def vikingdb_server():
+    yield from shared_server()
+
+
 @pytest.fixture
-def cell(monkeypatch, s3_client, bucket):
-    env = start_env(monkeypatch, s3_client=s3_client, pace=0.02, conn_id="vikingdb_default", read_timeout=2.0)
+def cell(monkeypatch, vikingdb_server, s3_client, bucket):
+    env = start_env(
+        monkeypatch,
+        server=vikingdb_server,
+        s3_client=s3_client,
+        pace=0.02,
+        conn_id="vikingdb_default",
+        read_timeout=2.0,
+    )
     buf = io.BytesIO()
     pq.write_table(pa.Table.from_pylist(NEW), buf)
     s3_client.put_object(Bucket=bucket, Key="incoming/day1/part-0.parquet", Body=buf.getvalue())
     env.bucket, env.s3 = bucket, s3_client
     yield env
-    env.server.stop()
 
 
 def operator(env, kind: str, **kwargs: Any):

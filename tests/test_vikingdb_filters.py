@@ -17,14 +17,18 @@ from airflow_provider_vectorimport.operators.vikingdb import (
     validate_filter_conds,
 )
 from tests.runtime import context
-from tests.test_vikingdb_support import ROWS, start_env
+from tests.test_vikingdb_support import ROWS, shared_server, start_env
+
+
+@pytest.fixture(scope="module")
+def vikingdb_server():
+    yield from shared_server()
 
 
 @pytest.fixture
-def vdb(monkeypatch, tmp_path):
-    env = start_env(monkeypatch, root=tmp_path, pace=0.02, conn_id="vikingdb_default")
+def vdb(monkeypatch, vikingdb_server, tmp_path):
+    env = start_env(monkeypatch, server=vikingdb_server, root=tmp_path, pace=0.02, conn_id="vikingdb_default")
     yield env
-    env.server.stop()
 
 
 def export(vdb, prefix: str, **kwargs: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -38,16 +38,20 @@ from airflow_provider_vectorimport.operators.vikingdb import (
     decide_forgotten,
 )
 from tests.runtime import FakeTI, Store, context
-from tests.test_vikingdb_support import ROWS, start_env
+from tests.test_vikingdb_support import ROWS, shared_server, start_env
 
 PARAMS = {"collection_name": "demo", "tos_path": "exports/re", "file_type": "parquet", "export_all": True}
 
 
+@pytest.fixture(scope="module")
+def vikingdb_server():
+    yield from shared_server()
+
+
 @pytest.fixture
-def vdb(monkeypatch, tmp_path):
-    env = start_env(monkeypatch, root=tmp_path, pace=0.03, conn_id="vikingdb_default")
+def vdb(monkeypatch, vikingdb_server, tmp_path):
+    env = start_env(monkeypatch, server=vikingdb_server, root=tmp_path, pace=0.03, conn_id="vikingdb_default")
     yield env
-    env.server.stop()
 
 
 def op(**kwargs: Any) -> VikingDBExportOperator:
@@ -228,21 +232,27 @@ def test_import_retry_reattaches_and_rows_count_once(vdb, tmp_path):
 
 
 @pytest.mark.parametrize(("zone", "reattached"), [("UTC", True), ("+08:00", False)])
-def test_naive_create_time_is_read_in_the_connection_zone(monkeypatch, tmp_path, zone, reattached):
+def test_naive_create_time_is_read_in_the_connection_zone(
+    monkeypatch, vikingdb_server, tmp_path, zone, reattached
+):
     """A service answering naive ``YYYY-mm-dd HH:MM:SS`` (UTC here): read as UTC, the retry finds its
     task; declared as +08:00, the task looks 8 h older than the first try and is not a candidate."""
-    env = start_env(monkeypatch, root=tmp_path, pace=0.03, conn_id="vikingdb_default", create_time_zone=zone)
-    try:
-        env.emulator.time_format = "naive"
-        store = Store()
-        op(wait_for_completion=False).execute(ctx(1, store))
-        store[STATE_KEY] = {"first_try_started": store[STATE_KEY]["first_try_started"]}
-        summary = op().execute(ctx(2, store))
-        assert summary["reattached"] is reattached
-        assert env.emulator.tasks_created["demo"] == (1 if reattached else 2)
-        assert "T" not in summary["create_time"]
-    finally:
-        env.server.stop()
+    env = start_env(
+        monkeypatch,
+        server=vikingdb_server,
+        root=tmp_path,
+        pace=0.03,
+        conn_id="vikingdb_default",
+        create_time_zone=zone,
+    )
+    env.emulator.time_format = "naive"
+    store = Store()
+    op(wait_for_completion=False).execute(ctx(1, store))
+    store[STATE_KEY] = {"first_try_started": store[STATE_KEY]["first_try_started"]}
+    summary = op().execute(ctx(2, store))
+    assert summary["reattached"] is reattached
+    assert env.emulator.tasks_created["demo"] == (1 if reattached else 2)
+    assert "T" not in summary["create_time"]
 
 
 def test_stored_task_with_other_parameters_is_not_reused(vdb):
