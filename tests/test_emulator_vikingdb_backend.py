@@ -63,7 +63,7 @@ def test_filters() -> None:
     assert matches(row, {"city": ["beijing", "x"], "id": [3]})
     assert not matches(row, {"city": ["x"]})
     assert matches(row, {"op": "must", "field": "tags", "conds": ["b"]})
-    assert not matches(row, {"op": "must_not", "field": "city", "conds": ["beijing"]})
+    assert not matches(row, {"op": "must_nor", "field": "city", "conds": ["beijing"]})
     assert matches(row, {"op": "range", "field": "price", "gte": 4.5, "lt": 5})
     assert not matches(row, {"op": "range", "field": "price", "gt": 4.5})
     assert matches(
@@ -163,3 +163,38 @@ def test_delete_rows(vectorimport_emulator: Emulator, backend: EmulatorVikingDBB
     assert info["total_filter_count"] == 4
     remaining = backend.collection_rows("items", ["city"])
     assert len(remaining) == 8 and all(r["city"] != "beijing" for r in remaining)
+
+
+def test_stats_count_tasks_per_collection_and_type(
+    vectorimport_emulator: Emulator, backend: EmulatorVikingDBBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``/_emulator/stats`` over HTTP; the Milvus Lite backend applies ``filter_conds``."""
+    from airflow_provider_vectorimport.hooks.vikingdb import VikingDBHook
+
+    emu = vectorimport_emulator
+    for name, value in emu.connection_env().items():
+        monkeypatch.setenv(name, value)
+    hook = VikingDBHook("vikingdb_emulator")
+    conds = [
+        {"op": "must", "field": "city", "conds": ["shanghai"]},
+        {"op": "range", "field": "price", "lt": 9},
+    ]
+    hook.create_task(
+        "data_export", {"collection_name": "items", "tos_path": f"{BUCKET}/st/a", "filter_conds": conds}
+    )
+    hook.create_task(
+        "data_export", {"collection_name": "items", "tos_path": f"{BUCKET}/st/b", "export_all": True}
+    )
+    hook.create_task("data_import", {"collection_name": "items", "tos_path": f"{BUCKET}/st/none"})
+    stats = requests.get(emu.url + "/_emulator/stats", timeout=10).json()["data"]
+    assert stats["vikingdb_tasks_created"] == {"items": 3}
+    assert stats["vikingdb_tasks_created_by_type"] == {"items": {"data_export": 2, "data_import": 1}}
+    info = backend.export(
+        "items",
+        filter=None,
+        filter_conds=conds,
+        export_all=False,
+        tos_path=f"{BUCKET}/st/c",
+        file_type="json",
+    )
+    assert info["total_filter_count"] == 2  # ids 1 and 4: shanghai with price 1.5 and 6.0

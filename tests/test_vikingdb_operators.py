@@ -67,8 +67,8 @@ def run_trigger(trigger: VikingDBTaskTrigger) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"filter": "[1, 2]"}, "filter must be a JSON object"),
-        ({"filter": ["city"]}, "filter must be a JSON object"),
+        ({"filter": "[1, 2]"}, "filter takes the legacy"),
+        ({"filter": ["city"]}, "filter takes the legacy"),
         ({"filter": "{city: beijing}"}, "filter is not valid JSON"),
         ({"filter": {"city": ["x"]}, "export_all": True}, "not both"),
         ({"filter": None}, "filter .* or export_all=True"),
@@ -115,9 +115,10 @@ def test_export_polling_returns_summary_with_files(vdb):
     assert summary["status"] == "done" and summary["state"] == "completed"
     assert summary["total_filter_count"] == len(expected) and summary["total_data_count"] == len(ROWS)
     assert summary["tos_path"] == "exports/op" and summary["tos_uri"] == "tos://exports/op"
-    assert summary["files"] == ["exports/op/0.parquet"]
+    assert summary["files"] is None  # the service lists no files; no storage_conn_id to list them
     assert pq.read_table(vdb.root / "exports" / "op" / "0.parquet").to_pylist() == expected
-    assert ti.xcoms["vikingdb_task_id"] == summary["task_id"] == store[STATE_KEY]
+    assert ti.xcoms["vikingdb_task_id"] == summary["task_id"] == store[STATE_KEY]["task_id"]
+    assert store[STATE_KEY]["last_status"] == "done" and store[STATE_KEY]["rows"] == len(expected)
     assert (
         ti.xcoms["console_url"] == summary["console_url"] and "collection_name=demo" in summary["console_url"]
     )
@@ -202,7 +203,7 @@ def test_export_defers_then_completes(vdb):
     event = run_trigger(trigger)
     assert event["status"] == "success"
     summary = export_op(deferrable=True).execute_complete(context(ti), event)
-    assert summary["task_id"] == kwargs["job_id"] and summary["files"] == ["exports/op/0.parquet"]
+    assert summary["task_id"] == kwargs["job_id"] and summary["tos_path"] == "exports/op"
 
 
 def test_deferred_failure_carries_err_msg(vdb):
@@ -238,7 +239,7 @@ def test_retry_reattaches_via_task_state(vdb):
     op = export_op(deferrable=True)
     with pytest.raises(TaskDeferred):
         op.execute(context(FakeTI(1), store))
-    first = store[STATE_KEY]
+    first = store[STATE_KEY]["task_id"]
     # the worker died; try 2 with the same task_state_store
     ti2 = FakeTI(2)
     summary = export_op().execute(context(ti2, store))
@@ -246,13 +247,24 @@ def test_retry_reattaches_via_task_state(vdb):
     assert vdb.emulator.tasks_created["demo"] == 1
 
 
+def run_context(try_number: int, store: Store | None = None, started: float | None = None) -> dict[str, Any]:
+    """A context whose dag run started at ``started`` (the fallback window without a task state)."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    ctx = context(FakeTI(try_number), store)
+    ctx["dag_run"] = SimpleNamespace(start_date=dt.datetime.fromtimestamp(started or time.time(), dt.UTC))
+    return ctx
+
+
 def test_retry_reattaches_via_list_tasks_without_store(vdb):
+    started = time.time()
     with pytest.raises(TaskDeferred):
-        export_op(deferrable=True).execute(context(FakeTI(1), None))
-    summary = export_op().execute(context(FakeTI(2), None))
+        export_op(deferrable=True).execute(run_context(1, None, started))
+    summary = export_op().execute(run_context(2, None, started))
     assert summary["reattached"] is True and vdb.emulator.tasks_created["demo"] == 1
     # a different tos_path is a different task: no false reattachment
-    other = export_op(tos_path="exports/other").execute(context(FakeTI(2), None))
+    other = export_op(tos_path="exports/other").execute(run_context(2, None, started))
     assert other["reattached"] is False and vdb.emulator.tasks_created["demo"] == 2
 
 
@@ -266,10 +278,10 @@ def test_first_try_never_reattaches_and_failed_task_is_replaced(vdb):
     )
     with pytest.raises(JobFailedError):
         op.execute(context(FakeTI(1), store))
-    failed = store[STATE_KEY]
+    failed = store[STATE_KEY]["task_id"]
     with pytest.raises(JobFailedError):
         op.execute(context(FakeTI(2), store))
-    assert store[STATE_KEY] != failed and vdb.emulator.tasks_created["demo"] == 4
+    assert store[STATE_KEY]["task_id"] != failed and vdb.emulator.tasks_created["demo"] == 4
 
 
 # --- sensor --------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,20 @@ def conn_json(server: HTTPServerThread, *, ak: str = AK, sk: str = SK, **extra: 
     )
 
 
+_MOUNTED: dict[int, VikingDBEmulator] = {}
+
+
+def shared_server() -> Iterator[HTTPServerThread]:
+    """Body of a module-scoped ``vikingdb_server`` fixture: one loopback server per module; each test
+    mounts a fresh emulator on it (``start_env(..., server=vikingdb_server)``), which saves the
+    server's 0.5 s shutdown per test."""
+    server = HTTPServerThread([]).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def start_env(
     monkeypatch: pytest.MonkeyPatch,
     *,
@@ -51,10 +66,17 @@ def start_env(
     s3_client: Any = None,
     pace: float = 0.05,
     conn_id: str = "vikingdb_test",
+    server: HTTPServerThread | None = None,
     **extra: Any,
 ) -> VikingDBEnv:
+    """A fresh emulator (collection ``demo`` = ROWS) on its own server, or mounted on ``server``
+    in place of the previous test's; the connection ``conn_id`` points at it."""
     backend = InMemoryVikingDBBackend({"demo": list(ROWS)}, s3_client=s3_client, local_root=root)
     emulator = VikingDBEmulator({AK: SK}, backend, pace_seconds=pace)
-    server = HTTPServerThread([emulator]).start()
+    if server is None:
+        server = HTTPServerThread([emulator]).start()
+    else:
+        server.replace_service(_MOUNTED.get(id(server)), emulator)  # type: ignore[arg-type]
+        _MOUNTED[id(server)] = emulator
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", conn_json(server, **extra))
     return VikingDBEnv(server, emulator, backend, conn_id, root)

@@ -314,6 +314,9 @@ class Emulator:
             "faults_injected": dict(self.faults.injected),
             "vikingdb_mounted": self.vikingdb_mounted,
             "vikingdb_tasks_created": dict(getattr(self.vikingdb, "tasks_created", {}) or {}),
+            "vikingdb_tasks_created_by_type": (
+                self.vikingdb.created_counts() if hasattr(self.vikingdb, "created_counts") else {}
+            ),
         }
 
     def set_pace(self, seconds: float) -> None:

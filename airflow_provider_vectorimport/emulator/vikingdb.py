@@ -6,12 +6,25 @@
   code ``1000001``;
 * ``POST /api/task/create|info|list|drop|update`` with the documented envelopes
   ``{code, message, request_id, data}`` and error codes (1000003 invalid request, 1000005 collection
-  not exist, 1000035 task not exist; 1000028 / 1000029 can be injected);
+  not exist, 1000035 task not exist; 1000028 / 1000029 can be injected). Answers carry only the
+  documented fields (``tests/fixtures/vikingdb``): ``process_info`` has no file list, ``create_time``
+  is RFC3339 UTC (the V2 pages' form; ``time_format="naive"`` gives ``YYYY-mm-dd HH:MM:SS``);
+* ``/api/task/list`` pages as the V2 list page documents: ``page_number`` (from 1), ``page_size``
+  1-100 (default 20: "最多一次性展示20条"), filters ``collection_name``, ``task_type``,
+  ``task_status``; ``data`` is the bare list the V1 SDK reads, newest first;
+* export filters: ``filter_conds`` (the current create-task page: a list of ``must`` / ``must_nor`` /
+  ``range`` / ``range_out`` conditions, all of which must hold); without ``filter_conds`` everything
+  is exported (V2 page), unless the seed's legacy ``filter`` map is given and ``legacy_filter`` is on
+  (default; ``legacy_filter=False`` plays a service that ignores it); ``export_all`` exports all;
+* deterministic faults (:meth:`VikingDBEmulator.inject_fault`): lost answer after the work, reset
+  before the work, 502 / 504 from a gateway after the work, a read timeout (answer delayed) after the
+  work, 1000029 quota (HTTP 429) before it;
 * a task lifecycle ``init -> queued -> running ("NN%") -> done | fail`` (``filter_delete`` with
   ``need_confirm``: ``-> confirm -> confirmed -> done``) computed from elapsed time and paced by
   ``pace_seconds``, so polling is observable; the work itself runs once, when the task first reaches
   ``running``;
-* ``tasks_created[collection]`` counts creations for "no duplicate task on retry" tests.
+* ``tasks_created[collection]`` and ``tasks_created_by_type[(collection, task_type)]`` count
+  creations for "no duplicate task on retry" tests (also in ``/_emulator/stats``).
 
 The data side is a :class:`VikingDBBackend`; :class:`InMemoryVikingDBBackend` keeps collections as
 lists of dicts and writes/reads export/import files with pyarrow, to an S3 endpoint (a boto3 client,
@@ -67,9 +80,11 @@ class VikingDBBackend(Protocol):
         export_all: bool,
         tos_path: str,
         file_type: str,
+        filter_conds: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """Write the matching rows; return process info (total_data_count, scan_data_count,
-        total_filter_count, sampled_data (<= 5 rows), files)."""
+        """Write the rows :func:`select_rows` picks; return process info (total_data_count,
+        scan_data_count, total_filter_count, sampled_data (<= 5 rows)) and, for the emulator's own
+        use only, ``files`` (never sent: the documents have no such field)."""
         ...
 
     def import_rows(
@@ -82,7 +97,56 @@ def split_tos_path(tos_path: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-def _matches(row: Mapping[str, Any], flt: Mapping[str, Any] | None) -> bool:
+FILTER_OPS = ("must", "must_nor", "range", "range_out")
+RANGE_KEYS = ("gt", "gte", "lt", "lte")
+
+
+def filter_conds_problem(conds: Any) -> str | None:
+    """Why ``task_params.filter_conds`` is not the documented DSL (None when it is)."""
+    if not isinstance(conds, list):
+        return "task_params.filter_conds must be a list of conditions"
+    for i, cond in enumerate(conds):
+        where = f"task_params.filter_conds[{i}]"
+        if not isinstance(cond, dict):
+            return f"{where} must be an object"
+        op = cond.get("op")
+        if op not in FILTER_OPS:
+            return f"{where}.op must be one of {', '.join(FILTER_OPS)}"
+        if not isinstance(cond.get("field"), str) or not cond["field"]:
+            return f"{where}.field must be a field name"
+        if op in ("must", "must_nor"):
+            if not isinstance(cond.get("conds"), list) or not cond["conds"]:
+                return f"{where}.conds must be a non-empty list"
+        else:
+            bounds = [k for k in RANGE_KEYS if k in cond]
+            if not bounds:
+                return f"{where} needs gt, gte, lt or lte"
+            if any(isinstance(cond[k], bool) or not isinstance(cond[k], int | float) for k in bounds):
+                return f"{where}: range bounds must be numbers"
+    return None
+
+
+def _cmp(value: Any, op: str, bound: Any) -> bool:
+    try:
+        return {"gt": value > bound, "gte": value >= bound, "lt": value < bound, "lte": value <= bound}[op]
+    except TypeError:
+        return False
+
+
+def cond_matches(row: Mapping[str, Any], cond: Mapping[str, Any]) -> bool:
+    """One documented condition: ``must`` (the field's value, or one of a list field's values, is
+    in ``conds``), ``must_nor`` (none is), ``range`` (every given bound holds), ``range_out`` (not
+    within the range)."""
+    op, value = cond["op"], row.get(cond["field"])
+    values = value if isinstance(value, list) else [value]
+    if op in ("must", "must_nor"):
+        hit = any(v in cond["conds"] for v in values)
+        return hit if op == "must" else not hit
+    inside = value is not None and all(_cmp(value, k, cond[k]) for k in RANGE_KEYS if k in cond)
+    return inside if op == "range" else (value is not None and not inside)
+
+
+def legacy_matches(row: Mapping[str, Any], flt: Mapping[str, Any] | None) -> bool:
     """The seed's filter: ``{field: [allowed values]}``, every field must match (AND)."""
     if not flt:
         return True
@@ -91,6 +155,25 @@ def _matches(row: Mapping[str, Any], flt: Mapping[str, Any] | None) -> bool:
         if row.get(name) not in values:
             return False
     return True
+
+
+def select_rows(
+    rows: list[dict[str, Any]],
+    *,
+    filter_conds: list[dict[str, Any]] | None = None,
+    filter: Mapping[str, Any] | None = None,
+    export_all: bool = False,
+) -> list[dict[str, Any]]:
+    """The rows an export writes: all with ``export_all`` or without any filter, else those meeting
+    every ``filter_conds`` condition and the legacy ``filter``."""
+    if export_all or (not filter_conds and not filter):
+        return list(rows)
+    return [
+        r for r in rows if all(cond_matches(r, c) for c in filter_conds or []) and legacy_matches(r, filter)
+    ]
+
+
+_matches = legacy_matches
 
 
 class InMemoryVikingDBBackend:
@@ -167,13 +250,14 @@ class InMemoryVikingDBBackend:
         export_all: bool,
         tos_path: str,
         file_type: str,
+        filter_conds: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         with self._lock:
             rows = list(self.collections.get(collection_name, []))
-        selected = rows if export_all else [r for r in rows if _matches(r, filter)]
+        selected = select_rows(rows, filter_conds=filter_conds, filter=filter, export_all=export_all)
         bucket, prefix = split_tos_path(tos_path)
         files: list[str] = []
         chunks = [selected[i : i + self.rows_per_file] for i in range(0, len(selected), self.rows_per_file)]
@@ -274,8 +358,25 @@ class _Task:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _fmt_time(epoch: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
+def _fmt_time(epoch: float, time_format: str = "rfc3339") -> str:
+    """RFC3339 UTC (``2026-11-30T06:14:38Z``, the V2 pages' form) or naive ``YYYY-mm-dd HH:MM:SS``
+    (UTC) with ``time_format="naive"``."""
+    if time_format == "naive":
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+#: ``inject_fault`` kinds: (where the fault strikes, what the client sees)
+FAULT_KINDS = {
+    "lost_answer": "the work is done, then the connection is closed without an answer",
+    "reset_before": "the request is read, then the connection is closed; nothing is done",
+    "gateway_502": "the work is done, then a gateway answers HTTP 502 (HTML body)",
+    "gateway_504": "the work is done, then a gateway answers HTTP 504 (HTML body)",
+    "read_timeout": "the work is done, then the answer is held back for ``delay`` seconds",
+    "quota": "code 1000029 with HTTP 429 instead of doing the work",
+    "internal_after": "the work is done, then code 1000028 with HTTP 500",
+}
+LIST_DEFAULT_PAGE_SIZE = 20
 
 
 class VikingDBEmulator:
@@ -292,6 +393,8 @@ class VikingDBEmulator:
         pace_seconds: float = 0.2,
         session_tokens: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
+        time_format: str = "rfc3339",
+        legacy_filter: bool = True,
     ) -> None:
         self.credentials = dict(credentials)
         self.backend = backend
@@ -302,7 +405,11 @@ class VikingDBEmulator:
         self.session_tokens = dict(session_tokens or {})
         self.clock = clock
         self.tasks: dict[str, _Task] = {}
+        self.time_format = time_format
+        self.legacy_filter = legacy_filter
         self.tasks_created: Counter[str] = Counter()
+        self.tasks_created_by_type: Counter[tuple[str, str]] = Counter()
+        self._faults: list[tuple[str, str | None, float]] = []
         #: (path, outcome) of every request, newest last; outcome is "ok", "auth: ..." or an error code
         self.requests: list[tuple[str, str]] = []
         self._injected: list[tuple[int, int | None, str | None, bool]] = []
@@ -323,6 +430,31 @@ class VikingDBEmulator:
         "created, but the answer was lost" case that makes a blind retry create a duplicate."""
         with self._lock:
             self._injected.extend([(code, http_status, path, after_processing)] * times)
+
+    def inject_fault(
+        self, kind: str, times: int = 1, *, path: str | None = "/api/task/create", delay: float = 2.0
+    ) -> None:
+        """Strike the next ``times`` signed requests to ``path`` (None: any) with one of
+        :data:`FAULT_KINDS`; ``delay`` is how long ``read_timeout`` holds the answer back."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
+        with self._lock:
+            self._faults.extend([(kind, path, float(delay))] * times)
+
+    def _take_fault(self, path: str) -> tuple[str, str | None, float] | None:
+        with self._lock:
+            for i, item in enumerate(self._faults):
+                if item[1] is None or item[1] == path:
+                    return self._faults.pop(i)
+        return None
+
+    def created_counts(self) -> dict[str, dict[str, int]]:
+        """``{collection: {task_type: tasks created}}`` (``/_emulator/stats``)."""
+        out: dict[str, dict[str, int]] = {}
+        with self._lock:
+            for (collection, task_type), n in sorted(self.tasks_created_by_type.items()):
+                out.setdefault(collection, {})[task_type] = n
+        return out
 
     def _take_injected(self, path: str) -> tuple[int, int | None, str | None, bool] | None:
         with self._lock:
@@ -374,19 +506,15 @@ class VikingDBEmulator:
             return self._error(1000001, str(exc))
         if request.path == PING:
             return self._envelope({})
+        fault = self._take_fault(request.path)
+        if fault is not None:
+            return self._with_fault(request, fault)
         injected = self._take_injected(request.path)
         if injected is not None and not injected[3]:
             with self._lock:
                 self.requests.append((request.path, str(injected[0])))
             return self._error(injected[0], "injected", status=injected[1])
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            return self._error(1000003, "body must be a JSON object")
-        action = request.path.rsplit("/", 1)[1]
-        response = getattr(self, f"_{action}")(body, request.header("authorization", "") or "")
+        response = self._dispatch(request)
         code = response.body.get("code") if isinstance(response.body, dict) else None
         outcome = "ok" if code == 0 else str(code)
         if injected is not None:  # after_processing: the work is done, the answer says otherwise
@@ -395,6 +523,44 @@ class VikingDBEmulator:
             return self._error(injected[0], "injected after processing", status=injected[1])
         with self._lock:
             self.requests.append((request.path, outcome))
+        return response
+
+    def _dispatch(self, request: Request) -> Response:
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return self._error(1000003, "body must be a JSON object")
+        action = request.path.rsplit("/", 1)[1]
+        return getattr(self, f"_{action}")(body, request.header("authorization", "") or "")
+
+    def _with_fault(self, request: Request, fault: tuple[str, str | None, float]) -> Response:
+        kind, _, delay = fault
+        if kind == "reset_before":
+            outcome, response = "reset before processing", Response(200, None, {"X-Emulator-Drop": "1"})
+        elif kind == "quota":
+            outcome, response = "1000029", self._error(1000029, "injected", status=429)
+        else:
+            done = self._dispatch(request)
+            code = done.body.get("code") if isinstance(done.body, dict) else None
+            outcome = f"{kind} after processing ({'ok' if code == 0 else code})"
+            if kind == "lost_answer":
+                response = Response(200, None, {"X-Emulator-Drop": "1"})
+            elif kind in ("gateway_502", "gateway_504"):
+                status = int(kind[-3:])
+                text = (
+                    f"<html><body><h1>{status} {'Bad Gateway' if status == 502 else 'Gateway Time-out'}</h1>"
+                )
+                response = Response(status, text + "</body></html>", {"Content-Type": "text/html"})
+            elif kind == "internal_after":
+                response = self._error(1000028, "injected after processing")
+            else:  # read_timeout: the client gives up before this answer comes
+                response = done
+        with self._lock:
+            self.requests.append((request.path, outcome))
+        if kind == "read_timeout":
+            time.sleep(delay)
         return response
 
     # --- routes ------------------------------------------------------------------------------
@@ -420,6 +586,10 @@ class VikingDBEmulator:
         flt = params.get("filter")
         if flt is not None and not isinstance(flt, dict):
             return self._error(1000003, "task_params.filter must be an object")
+        if "filter_conds" in params and params["filter_conds"] is not None:
+            problem = filter_conds_problem(params["filter_conds"])
+            if problem:
+                return self._error(1000003, problem)
         now = self.clock()
         task = _Task(
             task_id=str(uuid.uuid4()),
@@ -432,6 +602,7 @@ class VikingDBEmulator:
         with self._lock:
             self.tasks[task.task_id] = task
             self.tasks_created[collection] += 1
+            self.tasks_created_by_type[(collection, task_type)] += 1
         return self._envelope({"task_id": task.task_id})
 
     def _get(self, body: dict[str, Any]) -> _Task | Response:
@@ -451,12 +622,30 @@ class VikingDBEmulator:
         return self._envelope(self._describe(task))
 
     def _list(self, body: dict[str, Any], auth: str) -> Response:
+        number = body.get("page_number", 1)
+        size = body.get("page_size", LIST_DEFAULT_PAGE_SIZE)
+        if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+            return self._error(1000003, "page_number must be an integer >= 0")
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 100:
+            return self._error(1000003, "page_size must be an integer in 1..100")
         with self._lock:
-            tasks = list(self.tasks.values())
-        wanted_type = body.get("task_type")
-        data = [self._describe(t) for t in tasks if not wanted_type or t.task_type == wanted_type]
-        data.sort(key=lambda d: d["create_time"], reverse=True)
-        return self._envelope(data)
+            tasks = sorted(self.tasks.values(), key=lambda t: (t.created, t.task_id), reverse=True)
+        described = [self._describe(t) for t in tasks]
+        for key, field_name in (
+            ("collection_name", None),
+            ("task_type", "task_type"),
+            ("task_status", "task_status"),
+        ):
+            wanted = body.get(key)
+            if wanted:
+                described = [
+                    d
+                    for d in described
+                    if (d["task_params"].get("collection_name") if field_name is None else d[field_name])
+                    == wanted
+                ]
+        start = (max(number, 1) - 1) * size
+        return self._envelope(described[start : start + size])
 
     def _drop(self, body: dict[str, Any], auth: str) -> Response:
         task = self._get(body)
@@ -487,7 +676,8 @@ class VikingDBEmulator:
             if task.task_type == "data_export":
                 task.result = self.backend.export(
                     collection,
-                    filter=params.get("filter"),
+                    filter=params.get("filter") if self.legacy_filter else None,
+                    filter_conds=params.get("filter_conds") or None,
                     export_all=bool(params.get("export_all")),
                     tos_path=params["tos_path"],
                     file_type=params.get("file_type", "parquet"),
@@ -548,7 +738,7 @@ class VikingDBEmulator:
     def _describe(self, task: _Task) -> dict[str, Any]:
         status, progress = self._status(task)
         result = dict(task.result or {})
-        files = result.pop("files", None)
+        result.pop("files", None)  # the backend's own bookkeeping: the documents have no such field
         process_info: dict[str, Any] = {
             "task_progress": f"{progress:.0f}%",
             "err_msg": task.error or result.pop("err_msg", "") or "",
@@ -562,15 +752,13 @@ class VikingDBEmulator:
             fraction = progress / 100.0
             process_info["scan_data_count"] = int(result.get("scan_data_count", 0) * fraction)
             process_info["total_filter_count"] = int(result.get("total_filter_count", 0) * fraction)
-        if files is not None and status == "done":
-            process_info["files"] = files
         return {
             "task_id": task.task_id,
             "task_type": task.task_type,
             "task_status": status,
             "update_person": task.update_person,
-            "create_time": _fmt_time(task.created),
-            "update_time": _fmt_time(task.confirmed_at or task.ran_at or task.created),
+            "create_time": _fmt_time(task.created, self.time_format),
+            "update_time": _fmt_time(task.confirmed_at or task.ran_at or task.created, self.time_format),
             "task_params": task.task_params,
             "process_info": process_info,
         }

@@ -16,11 +16,8 @@ from airflow_provider_vectorimport.emulator.collections import CollectionStore
 from airflow_provider_vectorimport.emulator.formats import FileFormatError, FileUnit, read_unit
 from airflow_provider_vectorimport.emulator.schema import RowError, validate_row
 from airflow_provider_vectorimport.emulator.storage import ObjectNotFound, ObjectStore
-
-try:  # the task-API emulation turns a BackendError into a failed task with err_msg
-    from airflow_provider_vectorimport.emulator.vikingdb import BackendError as _BackendBase
-except ImportError:  # pragma: no cover - vikingdb.py absent
-    _BackendBase = ValueError  # type: ignore[assignment,misc]
+from airflow_provider_vectorimport.emulator.vikingdb import BackendError as _BackendBase
+from airflow_provider_vectorimport.emulator.vikingdb import filter_conds_problem, select_rows
 
 FILE_TYPES = {"parquet": ".parquet", "json": ".json"}
 ROWS_PER_FILE = 1000
@@ -58,11 +55,15 @@ def _values(value: Any) -> list[Any]:
 
 
 def matches(row: Mapping[str, Any], flt: Any) -> bool:
-    """VikingDB filter semantics over one row: ``{"op": "must"|"must_not", "field", "conds"}``,
-    ``{"op": "range", "field", "gt"/"gte"/"lt"/"lte"}``, ``{"op": "and"|"or", "conds": [...]}``,
-    or the short form ``{"field": [allowed values], ...}`` (all must hold)."""
+    """VikingDB filter semantics over one row: a ``filter_conds`` list (every condition holds),
+    ``{"op": "must"|"must_nor"|"must_not", "field", "conds"}``,
+    ``{"op": "range"|"range_out", "field", "gt"/"gte"/"lt"/"lte"}``,
+    ``{"op": "and"|"or", "conds": [...]}``, or the seed's short form ``{"field": [allowed values]}``
+    (all must hold)."""
     if not flt:
         return True
+    if isinstance(flt, list):
+        return all(matches(row, cond) for cond in flt)
     if not isinstance(flt, Mapping):
         raise ValueError(f"filter must be an object, got {type(flt).__name__}")
     op = flt.get("op")
@@ -79,17 +80,18 @@ def matches(row: Mapping[str, Any], flt: Any) -> bool:
     if not isinstance(field, str):
         raise ValueError(f"filter op {op!r} needs a field name")
     value = row.get(field)
-    if op in {"must", "must_not"}:
+    if op in {"must", "must_nor", "must_not"}:
         conds = flt.get("conds")
         if not isinstance(conds, list):
             raise ValueError(f"filter op {op!r} on {field!r} needs a list of conds")
         hit = any(v in conds for v in _values(value))
         return hit if op == "must" else not hit
-    if op == "range":
+    if op in {"range", "range_out"}:
         bounds = {k: flt[k] for k in ("gt", "gte", "lt", "lte") if k in flt}
         if not bounds:
             raise ValueError(f"range filter on {field!r} needs gt/gte/lt/lte")
-        return value is not None and all(_cmp(value, k, b) for k, b in bounds.items())
+        inside = value is not None and all(_cmp(value, k, b) for k, b in bounds.items())
+        return inside if op == "range" else (value is not None and not inside)
     raise ValueError(f"unsupported filter op {op!r}")
 
 
@@ -112,7 +114,10 @@ class EmulatorVikingDBBackend:
         export_all: bool = False,
         tos_path: str,
         file_type: str = "parquet",
+        filter_conds: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        """Rows as :func:`~airflow_provider_vectorimport.emulator.vikingdb.select_rows` picks them
+        (``filter_conds``, the legacy ``filter`` map or, for direct calls, a single condition)."""
         file_type = (file_type or "parquet").lower()
         if file_type not in FILE_TYPES:
             raise BackendError(f"file_type must be one of {sorted(FILE_TYPES)}, got {file_type!r}")
@@ -121,8 +126,15 @@ class EmulatorVikingDBBackend:
             raise BackendError(f"collection not exist: {collection_name}")
         snapshot = int(time.time())
         rows = self.collections.scan(self.db, collection_name)
+        if filter_conds and filter_conds_problem(filter_conds):
+            raise BackendError(f"invalid filter: {filter_conds_problem(filter_conds)}")
         try:
-            selected = rows if export_all or not filter else [r for r in rows if matches(r, filter)]
+            if isinstance(filter, Mapping) and "op" in filter:  # one condition, for direct calls
+                selected = rows if export_all else [r for r in rows if matches(r, filter)]
+                filter = None
+                selected = select_rows(selected, filter_conds=filter_conds, export_all=export_all)
+            else:
+                selected = select_rows(rows, filter_conds=filter_conds, filter=filter, export_all=export_all)
         except ValueError as exc:
             raise BackendError(f"invalid filter: {exc}") from exc
         files = []

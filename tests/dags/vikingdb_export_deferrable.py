@@ -1,11 +1,13 @@
-"""Test DAG: export a VikingDB collection through the deferrable path, wait on the task again with
-the deferrable sensor, and record both summaries. The connection (``vikingdb_dagtest``), the bucket
+"""Test DAG: export a VikingDB collection through the deferrable path (one retry allowed: the test
+makes the first try fail right after the create), wait on the task again with the deferrable sensor,
+and record both summaries. The connection (``vikingdb_dagtest``), the bucket
 and the result file come from the test's environment."""
 
 from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 
 import pendulum
 from airflow.sdk import DAG, task
@@ -25,6 +27,9 @@ with DAG(
         tos_path=BUCKET + "/exports/{{ run_id | replace(':', '-') | replace('+', '-') }}",
         file_type="parquet",
         filter='{"city": ["beijing"], "user_id": [3, 6, 9]}',
+        storage_conn_id="s3_dagtest",
+        retries=1,
+        retry_delay=timedelta(0),
         deferrable=True,
         poll_interval=0.1,
         timeout=120,
