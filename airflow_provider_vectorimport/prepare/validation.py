@@ -111,9 +111,42 @@ def _check_float(v: Any, data_type: str) -> float:
     return v
 
 
+def utf8_problem(v: str) -> str | None:
+    """Why ``v`` cannot be written as UTF-8 (a lone surrogate, e.g. from bytes decoded with
+    ``surrogateescape``), or ``None`` when it can."""
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"invalid UTF-8 in string (undecodable data at character {exc.start})"
+    return None
+
+
+def _bad_utf8_in(v: Any, depth: int = 0) -> str | None:
+    """The first string inside a JSON-like value that is not valid UTF-8, described."""
+    if isinstance(v, str):
+        return utf8_problem(v)
+    if depth > 64:
+        return None
+    if isinstance(v, Mapping):
+        for k, x in v.items():
+            problem = _bad_utf8_in(k, depth + 1) if isinstance(k, str) else None
+            problem = problem or _bad_utf8_in(x, depth + 1)
+            if problem:
+                return f"key {_show(k)}: {problem}"
+    elif isinstance(v, list | tuple):
+        for i, x in enumerate(v):
+            problem = _bad_utf8_in(x, depth + 1)
+            if problem:
+                return f"element {i}: {problem}"
+    return None
+
+
 def _check_varchar(v: Any, max_length: int | None) -> str:
     if not isinstance(v, str):
         raise ValueError(f"expected a string (VarChar), got {_show(v)}")
+    problem = utf8_problem(v)
+    if problem:
+        raise ValueError(problem)
     if max_length is not None:
         n = len(v.encode("utf-8"))
         if n > max_length:
@@ -190,6 +223,8 @@ def convert_value(spec: FieldSpec, v: Any, *, wide_floats: bool = False) -> Any:
             limit = FLOAT16_MAX if t == "Float16Vector" else FLOAT32_MAX
             out = []
             for i, x in enumerate(v):
+                if x is None:
+                    raise ValueError(f"null value at index {i} (vectors cannot hold nulls)")
                 if not _is_number(x):
                     raise ValueError(f"non-numeric value {_show(x)} at index {i}")
                 x = float(x)
@@ -201,6 +236,8 @@ def convert_value(spec: FieldSpec, v: Any, *, wide_floats: bool = False) -> Any:
             return out
         lo, hi = (-128, 127) if t == "Int8Vector" else (0, 255)
         for i, x in enumerate(v):
+            if x is None:
+                raise ValueError(f"null value at index {i} (vectors cannot hold nulls)")
             if isinstance(x, bool) or not isinstance(x, int | np.integer) or not lo <= x <= hi:
                 raise ValueError(f"value {_show(x)} at index {i} is not an integer in [{lo}, {hi}]")
         return [int(x) for x in v]
@@ -239,6 +276,9 @@ def convert_value(spec: FieldSpec, v: Any, *, wide_floats: bool = False) -> Any:
         try:
             return json_dumps(v)
         except (TypeError, ValueError) as exc:
+            problem = _bad_utf8_in(v)
+            if problem:
+                raise ValueError(problem) from None
             raise ValueError(f"value is not JSON-serialisable: {exc}") from None
     if t == "Array":
         if isinstance(v, np.ndarray):
@@ -249,6 +289,8 @@ def convert_value(spec: FieldSpec, v: Any, *, wide_floats: bool = False) -> Any:
             raise ValueError(f"array of {len(v)} elements exceeds max_capacity {spec.max_capacity}")
         out_arr = []
         for i, x in enumerate(v):
+            if x is None:
+                raise ValueError(f"element {i}: null value (array elements cannot be null)")
             try:
                 out_arr.append(_scalar(spec.element_type or "", x, spec.max_length))
             except ValueError as exc:
@@ -358,7 +400,13 @@ def normalize_rows(
             try:
                 meta.append(json_dumps(extras))
             except (TypeError, ValueError) as exc:
-                sink.add(file, rn, META_FIELD, f"dynamic field values are not JSON-serialisable: {exc}")
+                bad_keys = [k for k, x in extras.items() if _bad_utf8_in(k) or _bad_utf8_in(x)]
+                if bad_keys:
+                    key = bad_keys[0]
+                    problem = _bad_utf8_in(key) or _bad_utf8_in(extras[key])
+                    sink.add(file, rn, str(key).encode("utf-8", "replace").decode(), str(problem))
+                else:
+                    sink.add(file, rn, META_FIELD, f"dynamic field values are not JSON-serialisable: {exc}")
                 row_failed = True
         failed = failed or row_failed
     if failed:
@@ -464,6 +512,8 @@ def conform_table(
     names = set(table.column_names)
     out: list[pa.Array] = []
     out_names: list[str] = []
+    if _check_utf8(table, sink, file, first_row):
+        return None
     failed = False
     if schema.auto_id and schema.primary.name in names:
         col = table.column(schema.primary.name)
@@ -535,6 +585,70 @@ def conform_table(
     return pa.Table.from_arrays(out, names=out_names)
 
 
+def _has_strings(t: pa.DataType) -> bool:
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return True
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _has_strings(t.value_type)
+    if pa.types.is_struct(t):
+        return any(_has_strings(t.field(i).type) for i in range(t.num_fields))
+    return False
+
+
+def _check_utf8(table: pa.Table, sink: ErrorSink, file: str, first_row: int) -> bool:
+    """String data that is not valid UTF-8 (Parquet / Arrow / JSON readers do not check it): name the
+    row and field instead of writing it into Parquet as is or failing later with a bare
+    ``UnicodeDecodeError``. True when errors were recorded."""
+    failed = False
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        if not _has_strings(col.type):
+            continue
+        try:
+            col.validate(full=True)  # Arrow's (SIMD) UTF-8 validation; cheap when the data is fine
+            continue
+        except pa.ArrowInvalid:
+            pass
+        bad = _invalid_utf8_rows(col.combine_chunks())
+        for row, detail in bad[: sink.limit]:
+            sink.add(file, first_row + row, name, f"invalid UTF-8 in string{detail}")
+        failed = failed or bool(bad)
+    return failed
+
+
+def _invalid_utf8_rows(col: pa.Array) -> list[tuple[int, str]]:
+    """(row, detail) of the values of ``col`` holding invalid UTF-8 (slow path, only after a failure)."""
+    t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        binary = col.cast(pa.large_binary() if pa.types.is_large_string(t) else pa.binary())
+        out = []
+        for i, v in enumerate(binary.to_pylist()):
+            if v is None:
+                continue
+            try:
+                v.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                out.append((i, f" (undecodable byte at offset {exc.start})"))
+        return out
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        flat = pc.list_flatten(col)
+        parents = to_numpy(pc.list_parent_indices(col))
+        offsets = to_numpy(col.offsets) if not pa.types.is_fixed_size_list(t) else None
+        rows: dict[int, str] = {}
+        for i, detail in _invalid_utf8_rows(flat):
+            r = int(parents[i])
+            if r not in rows:
+                index = i - int(offsets[r] - offsets[0]) if offsets is not None else i - r * t.list_size
+                rows[r] = f" at element {index}{detail}"
+        return sorted(rows.items())
+    if pa.types.is_struct(t):
+        rows2: dict[int, str] = {}
+        for i in range(t.num_fields):
+            for r, detail in _invalid_utf8_rows(col.field(i)):
+                rows2.setdefault(r, f" (key {t.field(i).name!r}){detail}")
+        return sorted(rows2.items())
+    return []
+
+
 def _cast_column(col: pa.Array, f: FieldSpec, target: pa.DataType, text_cells: bool) -> pa.Array:
     t = f.data_type
     if t in ("JSON", "SparseFloatVector"):
@@ -603,6 +717,7 @@ def _check_column(col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first
             _report(sink, file, first_row, bad, f.name, "value is out of range for Float (float32)")
             failed = True
     elif t == "Array":
+        failed = _check_null_elements(col, f, sink, file, first_row)
         lens = _lengths(pc.list_value_length(col))
         bad = np.flatnonzero(lens > (f.max_capacity or 0))
         if len(bad):
@@ -626,6 +741,7 @@ def _check_column(col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first
         if f.element_type == "Float":
             failed = _check_finite_range(col, f, sink, file, first_row, FLOAT32_MAX, finite=False) or failed
     elif f.vector_width is not None:
+        failed = _check_null_elements(col, f, sink, file, first_row)
         lens = _lengths(pc.list_value_length(col))
         bad = np.flatnonzero((lens != f.vector_width) & (lens >= 0))
         if len(bad) and t == "BinaryVector":
@@ -647,10 +763,33 @@ def _check_column(col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first
     return failed
 
 
+def _check_null_elements(col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first_row: int) -> bool:
+    """A null inside a vector or an array (``[0.1, null, 0.3]``): the row path rejects it, so must this
+    one (NumPy / JSON output would write the undefined value under the null, Parquet the null itself)."""
+    flat = pc.list_flatten(col)
+    if flat.null_count == 0:
+        return False
+    nulls = np.flatnonzero(~valid_mask(flat))
+    parents = to_numpy(pc.list_parent_indices(col))
+    offsets = to_numpy(col.offsets)
+    rows = np.unique(parents[nulls])
+
+    def message(r: int) -> str:
+        first = nulls[np.searchsorted(parents[nulls], r)]
+        index = int(first - (offsets[r] - offsets[0]))
+        if f.data_type == "Array":
+            return f"element {index}: null value (array elements cannot be null)"
+        return f"null value at index {index} (vectors cannot hold nulls)"
+
+    _report(sink, file, first_row, rows, f.name, message)
+    return True
+
+
 def _check_finite_range(
     col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first_row: int, limit: float, *, finite: bool
 ) -> bool:
-    values = to_numpy(pc.list_flatten(col))
+    flat = pc.list_flatten(col)
+    values = to_numpy(flat)
     if values.dtype == np.float32 and limit >= FLOAT32_MAX:
         ok = np.isfinite(values) if finite else ~np.isinf(values)
     else:
@@ -658,6 +797,8 @@ def _check_finite_range(
             ok = np.abs(values) <= limit
         if not finite:
             ok |= np.isnan(values)
+    if flat.null_count:
+        ok |= ~valid_mask(flat)  # nulls are reported by _check_null_elements
     if ok.all():
         return False
     bad_values = np.flatnonzero(~ok)
