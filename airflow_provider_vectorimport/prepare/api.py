@@ -345,17 +345,18 @@ _BAD_ROW = object()
 
 
 def _json_with_bad_utf8(line: bytes | bytearray) -> Any:
-    """A JSON text that only fails because it is not valid UTF-8, parsed with the undecodable bytes as
-    lone surrogates (which the row checks then report with the field); ``_BAD_ROW`` otherwise."""
+    """A row that orjson refuses but that is well-formed JSON: not valid UTF-8 (the undecodable bytes
+    become lone surrogates) or a number beyond double range (``1e999``: infinity). The row checks then
+    name the field. ``_BAD_ROW`` when the JSON itself is malformed (``NaN`` / ``Infinity`` tokens are
+    not JSON and stay malformed)."""
     import json
 
+    def not_json(token: str) -> Any:
+        raise ValueError(f"{token} is not JSON")
+
+    text = bytes(line).decode("utf-8", "surrogateescape")
     try:
-        text = bytes(line).decode("utf-8")
-        return _BAD_ROW  # valid UTF-8: the JSON itself is malformed
-    except UnicodeDecodeError:
-        text = bytes(line).decode("utf-8", "surrogateescape")
-    try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=not_json)
     except ValueError:
         return _BAD_ROW
 

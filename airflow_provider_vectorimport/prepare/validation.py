@@ -102,12 +102,17 @@ def _check_int(v: Any, data_type: str) -> int:
     return v
 
 
-def _check_float(v: Any, data_type: str) -> float:
+NOT_IN_JSON = "NaN or infinite value: JSON files cannot hold it (use Parquet)"
+
+
+def _check_float(v: Any, data_type: str, finite: bool = False) -> float:
     if not _is_number(v):
         raise ValueError(f"expected a number ({data_type}), got {_show(v)}")
     v = float(v)
-    if data_type == "Float" and math.isfinite(v) and abs(v) > FLOAT32_MAX:
+    if data_type == "Float" and abs(v) > FLOAT32_MAX:  # inf too, as on the vectorised path
         raise ValueError(f"{v} is out of range for Float (float32)")
+    if finite and not math.isfinite(v):
+        raise ValueError(NOT_IN_JSON)
     return v
 
 
@@ -122,9 +127,12 @@ def utf8_problem(v: str) -> str | None:
 
 
 def _bad_utf8_in(v: Any, depth: int = 0) -> str | None:
-    """The first string inside a JSON-like value that is not valid UTF-8, described."""
+    """The first string inside a JSON-like value that is not valid UTF-8, or float that JSON cannot
+    hold (NaN / infinity: json serialisers write them as null), described."""
     if isinstance(v, str):
         return utf8_problem(v)
+    if isinstance(v, float | np.floating) and not math.isfinite(v):
+        return "NaN or infinite number (JSON cannot hold it)"
     if depth > 64:
         return None
     if isinstance(v, Mapping):
@@ -159,7 +167,7 @@ def _show(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _scalar(data_type: str, v: Any, max_length: int | None) -> Any:
+def _scalar(data_type: str, v: Any, max_length: int | None, finite: bool = False) -> Any:
     if data_type == "Bool":
         if not isinstance(v, bool | np.bool_):
             raise ValueError(f"expected true or false (Bool), got {_show(v)}")
@@ -167,7 +175,7 @@ def _scalar(data_type: str, v: Any, max_length: int | None) -> Any:
     if data_type in INT_TYPES:
         return _check_int(v, data_type)
     if data_type in FLOAT_TYPES:
-        return _check_float(v, data_type)
+        return _check_float(v, data_type, finite)
     return _check_varchar(v, max_length)
 
 
@@ -273,12 +281,12 @@ def convert_value(spec: FieldSpec, v: Any, *, wide_floats: bool = False) -> Any:
             except JSONDecodeError:
                 raise ValueError(f"malformed JSON text: {_show(str(v))}") from None
             return str(v)
+        problem = _bad_utf8_in(v)
+        if problem:
+            raise ValueError(problem)
         try:
             return json_dumps(v)
         except (TypeError, ValueError) as exc:
-            problem = _bad_utf8_in(v)
-            if problem:
-                raise ValueError(problem) from None
             raise ValueError(f"value is not JSON-serialisable: {exc}") from None
     if t == "Array":
         if isinstance(v, np.ndarray):
@@ -292,11 +300,12 @@ def convert_value(spec: FieldSpec, v: Any, *, wide_floats: bool = False) -> Any:
             if x is None:
                 raise ValueError(f"element {i}: null value (array elements cannot be null)")
             try:
-                out_arr.append(_scalar(spec.element_type or "", x, spec.max_length))
+                out_arr.append(_scalar(spec.element_type or "", x, spec.max_length, wide_floats))
             except ValueError as exc:
                 raise ValueError(f"element {i}: {exc}") from None
         return out_arr
-    return _scalar(t, v, spec.max_length)
+    # wide_floats: the output is JSON, which has no NaN / Infinity (they would be written as null)
+    return _scalar(t, v, spec.max_length, wide_floats)
 
 
 def normalize_rows(
@@ -397,17 +406,18 @@ def normalize_rows(
                 )
                 row_failed = True
         if schema.enable_dynamic_field:
-            try:
-                meta.append(json_dumps(extras))
-            except (TypeError, ValueError) as exc:
-                bad_keys = [k for k, x in extras.items() if _bad_utf8_in(k) or _bad_utf8_in(x)]
-                if bad_keys:
-                    key = bad_keys[0]
-                    problem = _bad_utf8_in(key) or _bad_utf8_in(extras[key])
-                    sink.add(file, rn, str(key).encode("utf-8", "replace").decode(), str(problem))
-                else:
-                    sink.add(file, rn, META_FIELD, f"dynamic field values are not JSON-serialisable: {exc}")
+            bad_keys = [k for k, x in extras.items() if _bad_utf8_in(k) or _bad_utf8_in(x)]
+            if bad_keys:
+                key = bad_keys[0]
+                problem = _bad_utf8_in(key) or _bad_utf8_in(extras[key])
+                sink.add(file, rn, str(key).encode("utf-8", "replace").decode(), str(problem))
                 row_failed = True
+            else:
+                try:
+                    meta.append(json_dumps(extras))
+                except (TypeError, ValueError) as exc:
+                    sink.add(file, rn, META_FIELD, f"dynamic field values are not JSON-serialisable: {exc}")
+                    row_failed = True
         failed = failed or row_failed
     if failed:
         return None
@@ -556,7 +566,7 @@ def conform_table(
                     msg = "missing or null value for a non-nullable field"
                 _report(sink, file, first_row, bad, f.name, msg)
                 failed = True
-        if _check_column(col, f, sink, file, first_row):
+        if _check_column(col, f, sink, file, first_row, json_out=ctx.wide_floats):
             failed = True
         out.append(col)
         out_names.append(f.name)
@@ -691,8 +701,11 @@ def _lengths(lengths: pa.Array) -> np.ndarray:
     return arr
 
 
-def _check_column(col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first_row: int) -> bool:
-    """Vectorised checks of an already typed column; True when errors were recorded."""
+def _check_column(
+    col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first_row: int, *, json_out: bool = False
+) -> bool:
+    """Vectorised checks of an already typed column; True when errors were recorded. ``json_out``:
+    the output is JSON, which cannot hold NaN or infinity."""
     t = f.data_type
     failed = False
     if t == "VarChar" and f.max_length is not None:
@@ -708,14 +721,22 @@ def _check_column(col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first
                 lambda r: f"string of {int(lens[r])} bytes exceeds max_length {f.max_length}",
             )
             failed = True
-    elif t == "Float":
+    elif t in FLOAT_TYPES:
         vals = to_numpy(col)
-        with np.errstate(invalid="ignore"):
-            too_big = np.abs(vals) > FLOAT32_MAX if col.type == pa.float64() else np.isinf(vals)
-        bad = np.flatnonzero(too_big)
-        if len(bad):
-            _report(sink, file, first_row, bad, f.name, "value is out of range for Float (float32)")
-            failed = True
+        valid = valid_mask(col)  # the values under nulls are undefined
+        too_big = np.zeros(len(vals), dtype=bool)
+        if t == "Float":
+            with np.errstate(invalid="ignore"):
+                too_big = (np.abs(vals) > FLOAT32_MAX if col.type == pa.float64() else np.isinf(vals)) & valid
+            bad = np.flatnonzero(too_big)
+            if len(bad):
+                _report(sink, file, first_row, bad, f.name, "value is out of range for Float (float32)")
+                failed = True
+        if json_out:
+            bad = np.flatnonzero(~np.isfinite(vals) & valid & ~too_big)
+            if len(bad):
+                _report(sink, file, first_row, bad, f.name, NOT_IN_JSON)
+                failed = True
     elif t == "Array":
         failed = _check_null_elements(col, f, sink, file, first_row)
         lens = _lengths(pc.list_value_length(col))
@@ -740,6 +761,20 @@ def _check_column(col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first
                 failed = True
         if f.element_type == "Float":
             failed = _check_finite_range(col, f, sink, file, first_row, FLOAT32_MAX, finite=False) or failed
+        if f.element_type in FLOAT_TYPES and json_out and not failed:
+            flat = pc.list_flatten(col)
+            values = to_numpy(flat)
+            nonfinite = np.flatnonzero(~np.isfinite(values) & valid_mask(flat))
+            if len(nonfinite):
+                parents = to_numpy(pc.list_parent_indices(col))
+                offsets = to_numpy(col.offsets)
+
+                def message(r: int) -> str:
+                    first = nonfinite[np.searchsorted(parents[nonfinite], r)]
+                    return f"element {int(first - (offsets[r] - offsets[0]))}: {NOT_IN_JSON}"
+
+                _report(sink, file, first_row, np.unique(parents[nonfinite]), f.name, message)
+                failed = True
     elif f.vector_width is not None:
         failed = _check_null_elements(col, f, sink, file, first_row)
         lens = _lengths(pc.list_value_length(col))
