@@ -126,9 +126,9 @@ def utf8_problem(v: str) -> str | None:
     return None
 
 
-def _bad_utf8_in(v: Any, depth: int = 0) -> str | None:
-    """The first string inside a JSON-like value that is not valid UTF-8, or float that JSON cannot
-    hold (NaN / infinity: json serialisers write them as null), described."""
+def _json_problem(v: Any, depth: int = 0) -> str | None:
+    """What in a JSON-like value cannot be written as JSON, described: a string that is not valid
+    UTF-8, or a float JSON cannot hold (NaN / infinity, which the serialiser would write as null)."""
     if isinstance(v, str):
         return utf8_problem(v)
     if isinstance(v, float | np.floating) and not math.isfinite(v):
@@ -137,13 +137,13 @@ def _bad_utf8_in(v: Any, depth: int = 0) -> str | None:
         return None
     if isinstance(v, Mapping):
         for k, x in v.items():
-            problem = _bad_utf8_in(k, depth + 1) if isinstance(k, str) else None
-            problem = problem or _bad_utf8_in(x, depth + 1)
+            problem = _json_problem(k, depth + 1) if isinstance(k, str) else None
+            problem = problem or _json_problem(x, depth + 1)
             if problem:
                 return f"key {_show(k)}: {problem}"
     elif isinstance(v, list | tuple):
         for i, x in enumerate(v):
-            problem = _bad_utf8_in(x, depth + 1)
+            problem = _json_problem(x, depth + 1)
             if problem:
                 return f"element {i}: {problem}"
     return None
@@ -281,7 +281,7 @@ def convert_value(spec: FieldSpec, v: Any, *, wide_floats: bool = False) -> Any:
             except JSONDecodeError:
                 raise ValueError(f"malformed JSON text: {_show(str(v))}") from None
             return str(v)
-        problem = _bad_utf8_in(v)
+        problem = _json_problem(v)
         if problem:
             raise ValueError(problem)
         try:
@@ -406,10 +406,10 @@ def normalize_rows(
                 )
                 row_failed = True
         if schema.enable_dynamic_field:
-            bad_keys = [k for k, x in extras.items() if _bad_utf8_in(k) or _bad_utf8_in(x)]
+            bad_keys = [k for k, x in extras.items() if _json_problem(k) or _json_problem(x)]
             if bad_keys:
                 key = bad_keys[0]
-                problem = _bad_utf8_in(key) or _bad_utf8_in(extras[key])
+                problem = _json_problem(key) or _json_problem(extras[key])
                 sink.add(file, rn, str(key).encode("utf-8", "replace").decode(), str(problem))
                 row_failed = True
             else:

@@ -837,6 +837,8 @@ def download_prefix(
         raise NotFoundError(f"no objects found under s3://{bucket}/{list_prefix}", service="s3")
 
     root.mkdir(parents=True, exist_ok=True)
+    for leftover in root.glob(f"{glob.escape(DOWNLOAD_MANIFEST)}.*.tmp"):  # a manifest write cut short
+        leftover.unlink(missing_ok=True)
     previous = _read_download_manifest(root) or {"files": []}
     prev_by_rel: dict[str, dict[str, Any]] = {}
     for entry in previous["files"]:
