@@ -215,3 +215,36 @@ def test_download_operator_rerun_fetches_changed_objects(
     vecs = [v for b in iter_record_batches(second) for v in b.column("vec").to_pylist()]
     assert vecs[1] == [3.0, 0.5]
     json.dumps(second)
+
+
+def test_example_dag_processing_step_reads_the_download_manifest(s3_endpoint, s3_client, bucket, tmp_path):
+    """The VikingDB example's ``process`` step counts exactly the downloaded export: a stale file left
+    in the folder (here: the user's, and one from an earlier export that left the prefix) is not read."""
+    import importlib.util
+
+    path = Path(__file__).parent.parent / "example_dags" / "vectorimport_vikingdb_export.py"
+    spec = importlib.util.spec_from_file_location("example_vikingdb_export", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    process = module.dag.get_task("process").python_callable
+
+    def export_part(ids: range) -> bytes:
+        table = pa.table(
+            {"id": list(ids), "claps": [10] * len(ids), "publication": ["The Startup"] * len(ids)}
+        )
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        return sink.getvalue().to_pybytes()
+
+    client = _client(s3_endpoint)
+    s3_client.put_object(Bucket=bucket, Key="exports/r/0.parquet", Body=export_part(range(5)))
+    s3_client.put_object(Bucket=bucket, Key="exports/r/1.parquet", Body=export_part(range(5, 8)))
+    out = tmp_path / "dl"
+    download_prefix(client, bucket, "exports/r", out, options=OPTIONS)
+    s3_client.delete_object(Bucket=bucket, Key="exports/r/1.parquet")  # the next export has 5 rows only
+    (out / "old-export.parquet").write_bytes(export_part(range(100, 150)))  # not the download's
+    download = download_prefix(client, bucket, "exports/r", out, options=OPTIONS)
+    summary = process(download, {"task_id": "t-1", "tos_path": f"{bucket}/exports/r"})
+    assert (summary["rows"], summary["total_claps"], summary["files"]) == (5, 50, 1)
+    assert summary["rows_by_publication"] == {"The Startup": 5}
