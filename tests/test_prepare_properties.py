@@ -8,7 +8,7 @@
   integer, invalid UTF-8, a file cut mid-row) -> rejected, naming the right row and field, and nothing
   written.
 
-Bounded for CI: fixed ``max_examples`` (60 per test), ``deadline=None``, ``derandomize=True`` (the
+Bounded for CI: fixed ``max_examples`` (40 per test), ``deadline=None``, ``derandomize=True`` (the
 same examples on every run, no example database). A larger run:
 ``VECTORIMPORT_HYPOTHESIS_EXAMPLES=1000 pytest tests/test_prepare_properties.py``.
 """
@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from airflow_provider_vectorimport.prepare import PrepareError, prepare_files
 
-EXAMPLES = int(os.environ.get("VECTORIMPORT_HYPOTHESIS_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("VECTORIMPORT_HYPOTHESIS_EXAMPLES", "40"))
 SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,
