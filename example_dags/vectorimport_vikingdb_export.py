@@ -61,7 +61,10 @@ with DAG(
 
     @task
     def process(download: dict, export: dict) -> dict:
-        """Stream the exported files in Arrow batches: bounded memory whatever the export size."""
+        """Stream the exported files in Arrow batches: bounded memory whatever the export size.
+
+        ``iter_record_batches(download)`` reads exactly the files the download recorded (its manifest),
+        not whatever else sits in the folder, and checks them all before the first batch."""
         import pyarrow.compute as pc
 
         from airflow_provider_vectorimport.storage import iter_record_batches
@@ -69,7 +72,7 @@ with DAG(
         rows = batches = 0
         claps = 0
         by_publication: dict[str, int] = {}
-        for batch in iter_record_batches(download["local_dir"], batch_size=500):
+        for batch in iter_record_batches(download, batch_size=500):
             batches += 1
             rows += batch.num_rows
             if "claps" in batch.schema.names:

@@ -198,9 +198,11 @@ class ObjectStorageHook(BaseHook):
         options: TransferOptions | None = None,
         verify_checksum: bool = False,
         allow_empty: bool = False,
+        incomplete_uploads: str = "error",
         logger: Any = None,
     ) -> dict[str, Any]:
-        """Download everything under ``s3://bucket/prefix/`` to ``local_dir`` in parallel."""
+        """Download exactly the objects under ``s3://bucket/prefix/`` to ``local_dir`` in parallel and
+        record them in its download manifest (see ``storage.transfer.download_prefix`` for the rule)."""
         bucket = self.resolve_bucket(bucket)
         options = options or TransferOptions()
         client = self.get_client(max_pool_connections=options.pool_connections)
@@ -212,6 +214,7 @@ class ObjectStorageHook(BaseHook):
             options=options,
             verify_checksum=verify_checksum,
             allow_empty=allow_empty,
+            incomplete_uploads=incomplete_uploads,
             logger=logger or self.log,
         )
 

@@ -152,17 +152,23 @@ class UploadToObjectStorageOperator(BaseOperator):
 
 
 class DownloadFromObjectStorageOperator(BaseOperator):
-    """Download every object under ``s3://bucket/prefix/`` (e.g. a VikingDB export) to ``local_dir``.
+    """Download exactly the objects under ``s3://bucket/prefix/`` (e.g. a VikingDB export) to
+    ``local_dir`` and record them in ``local_dir/.vectorimport-download.json``.
 
-    Parallel, size-verified (optionally MD5 for single-part objects); files already complete locally are
-    skipped. Returns ``{"bucket", "prefix", "local_dir", "files": [{"key", "path", "bytes"}],
-    "downloaded", "skipped", "total_bytes"}``. Read the files with
-    :func:`airflow_provider_vectorimport.storage.iter_record_batches`.
+    Parallel and size-verified (optionally MD5 for single-part objects). A file is reused on re-runs
+    only when the download manifest recorded it with the object's current size and ETag and it still
+    has the recorded SHA-256; files of earlier downloads whose objects left the prefix are deleted;
+    an incomplete multipart upload under the prefix fails the task (an export still being written).
+    Returns ``{"bucket", "prefix", "local_dir", "manifest", "files": [{"key", "path", "bytes", "etag",
+    "sha256"}], "downloaded", "skipped", "removed", "total_bytes"}``. Process it with
+    ``iter_record_batches(<this XCom>)`` (:func:`airflow_provider_vectorimport.storage.iter_record_batches`),
+    which reads the recorded files only.
 
     :param bucket: bucket name (templated); defaults to the connection's ``bucket`` extra.
     :param prefix: key prefix (templated); a single object key also works.
     :param local_dir: destination folder (templated), e.g. ``"/data/exports/{{ run_id }}"``.
     :param allow_empty: succeed with no files when nothing is under the prefix (default: error).
+    :param incomplete_uploads: ``"error"`` (default) or ``"ignore"`` (download the completed objects).
     """
 
     template_fields: Sequence[str] = ("bucket", "prefix", "local_dir")
@@ -177,6 +183,7 @@ class DownloadFromObjectStorageOperator(BaseOperator):
         conn_id: str = ObjectStorageHook.default_conn_name,
         verify_checksum: bool = False,
         allow_empty: bool = False,
+        incomplete_uploads: str = "error",
         multipart_threshold: int = 16 * MiB,
         multipart_chunksize: int = 16 * MiB,
         max_concurrency: int = 8,
@@ -191,6 +198,11 @@ class DownloadFromObjectStorageOperator(BaseOperator):
         self.conn_id = conn_id
         self.verify_checksum = verify_checksum
         self.allow_empty = allow_empty
+        if incomplete_uploads not in ("error", "ignore"):
+            raise ConfigurationError(
+                f"{self.task_id}: incomplete_uploads must be 'error' or 'ignore', got {incomplete_uploads!r}"
+            )
+        self.incomplete_uploads = incomplete_uploads
         self.options = _options(
             multipart_threshold, multipart_chunksize, max_concurrency, max_workers, progress_interval
         )
@@ -204,14 +216,16 @@ class DownloadFromObjectStorageOperator(BaseOperator):
             options=self.options,
             verify_checksum=self.verify_checksum,
             allow_empty=self.allow_empty,
+            incomplete_uploads=self.incomplete_uploads,
             logger=self.log,
         )
         self.log.info(
-            "s3://%s/%s -> %s: %d downloaded, %d skipped (already complete)",
+            "s3://%s/%s -> %s: %d downloaded, %d skipped (unchanged), %d stale file(s) removed",
             result["bucket"],
             result["prefix"],
             result["local_dir"],
             result["downloaded"],
             result["skipped"],
+            len(result["removed"]),
         )
         return result

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import re
-import shutil
 import threading
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from airflow_provider_vectorimport.exceptions import ConfigurationError
+from airflow_provider_vectorimport.prepare import staging as staging_dirs
 from airflow_provider_vectorimport.prepare.errors import PrepareError, TooManyErrors
 from airflow_provider_vectorimport.prepare.readers import (
     DEFAULT_BLOCK_BYTES,
@@ -100,7 +99,8 @@ def prepare_files(
     ``.jsonl``, ``.csv`` or ``.parquet``; Arrow tables; pandas DataFrames; iterables of row dicts;
     or a list of those. Output is chunked at ``chunk_size`` (capped by the ``target`` service's
     per-file limit). Nothing is left in ``out_dir`` unless the whole input is valid: files are
-    written to a staging directory next to it and renamed at the end.
+    written to a staging directory next to it and renamed at the end; staging left by a run that was
+    killed is removed by the next run for the same ``out_dir`` (see ``prepare.staging``).
 
     ``block_size`` is the unit of streaming (memory is about a dozen blocks plus one Parquet row
     group); ``threads=False`` runs the read / check / write stages in the calling thread only.
@@ -150,8 +150,9 @@ def prepare_files(
             )
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
-    staging = os.path.join(parent, f".{os.path.basename(out)}.tmp-{uuid.uuid4().hex[:12]}")
-    os.makedirs(staging)
+    # staging left by earlier runs of this out_dir that died (killed, OOM) and is provably theirs
+    staging_dirs.sweep_stale(out)
+    staging = staging_dirs.create_staging(out)
 
     wide = format in ("json", "jsonl")
     ctx = Context(
@@ -238,9 +239,7 @@ def prepare_files(
         if chunk_open:
             groups.append(writer.close())
             chunk_open = False
-        if os.path.isdir(out):
-            shutil.rmtree(out)
-        os.rename(staging, out)
+        staging_dirs.publish(staging, out)
         success = True
     finally:
         stop.set()
@@ -250,7 +249,7 @@ def prepare_files(
             except Exception:
                 pass
         if not success:
-            shutil.rmtree(staging, ignore_errors=True)
+            staging_dirs.remove_staging(staging)
     return build_manifest(groups, out, format, coll, target)
 
 
@@ -338,6 +337,10 @@ def _process(batch: Batch, ctx: Context, sink: ErrorSink, arrow_schema: pa.Schem
             try:
                 rows.append(json_loads(line))
             except JSONDecodeError as exc:
+                row = _json_with_bad_utf8(line)
+                if row is not _BAD_ROW:
+                    rows.append(row)  # well-formed JSON, bad UTF-8 in a string: the checks name the field
+                    continue
                 sink.add(batch.source, batch.first_row + i, None, f"malformed JSON: {exc}")
                 rows.append(_BAD_ROW)
         return _rows(rows, ctx, sink, batch)
@@ -351,6 +354,23 @@ def _process(batch: Batch, ctx: Context, sink: ErrorSink, arrow_schema: pa.Schem
 
 _FALLBACK = object()
 _BAD_ROW = object()
+
+
+def _json_with_bad_utf8(line: bytes | bytearray) -> Any:
+    """A row that orjson refuses but that is well-formed JSON: not valid UTF-8 (the undecodable bytes
+    become lone surrogates) or a number beyond double range (``1e999``: infinity). The row checks then
+    name the field. ``_BAD_ROW`` when the JSON itself is malformed (``NaN`` / ``Infinity`` tokens are
+    not JSON and stay malformed)."""
+    import json
+
+    def not_json(token: str) -> Any:
+        raise ValueError(f"{token} is not JSON")
+
+    text = bytes(line).decode("utf-8", "surrogateescape")
+    try:
+        return json.loads(text, parse_constant=not_json)
+    except ValueError:
+        return _BAD_ROW
 
 
 def _rows(rows: list[Any], ctx: Context, sink: ErrorSink, batch: Batch) -> pa.Table | None:

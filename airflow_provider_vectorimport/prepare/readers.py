@@ -368,7 +368,13 @@ def iter_csv(path: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[Batc
     import pyarrow.csv as pcsv
 
     with open(path, "rb") as fh:
-        header = fh.readline().decode("utf-8-sig").rstrip("\r\n")
+        raw_header = fh.readline()
+    try:
+        header = raw_header.decode("utf-8-sig").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            path, None, f"the CSV header row is not valid UTF-8 (undecodable byte at offset {exc.start})"
+        ) from None
     import csv
 
     names = next(csv.reader([header])) if header else []
@@ -382,6 +388,8 @@ def iter_csv(path: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[Batc
                 column_types={n: pa.string() for n in names},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
+                # invalid UTF-8 is checked per cell afterwards, to name the row and field
+                check_utf8=False,
             ),
         )
     except pa.ArrowInvalid as exc:
@@ -411,10 +419,30 @@ def iter_parquet(path: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[
     per_row = max(1, total_bytes // max(1, meta.num_rows))
     batch_rows = max(64, min(1 << 20, block_bytes // 2 // per_row))
     row = 1
-    for rb in pf.iter_batches(batch_size=batch_rows):
-        table = pa.Table.from_batches([rb])
-        yield Batch(source=path, first_row=row, num_rows=table.num_rows, table=table, json_text_strings=True)
-        row += table.num_rows
+    for group in range(meta.num_row_groups):
+        group_rows = meta.row_group(group).num_rows
+        batches = pf.iter_batches(batch_size=batch_rows, row_groups=[group])
+        while True:
+            try:
+                rb = next(batches)
+            except StopIteration:
+                break
+            except (pa.ArrowException, OSError) as exc:
+                # a damaged page: pyarrow raises a bare OSError naming neither file nor row; a retry
+                # cannot fix the file, so it is bad input (a PrepareError), not a transient failure
+                detail = " ".join(str(exc).split())
+                raise InputError(
+                    path,
+                    row,
+                    f"corrupted Parquet file: row group {group} (rows up to {row + group_rows - 1}) "
+                    f"cannot be read: {detail}",
+                ) from None
+            table = pa.Table.from_batches([rb])
+            yield Batch(
+                source=path, first_row=row, num_rows=table.num_rows, table=table, json_text_strings=True
+            )
+            row += table.num_rows
+            group_rows -= table.num_rows
 
 
 def iter_arrow(
@@ -437,7 +465,8 @@ def iter_pandas(df: Any, label: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> 
         part = df.iloc[start : start + step]
         try:
             table = pa.Table.from_pandas(part, preserve_index=False)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
+        except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeError):
+            # the row-by-row path names the row and field (e.g. a str with lone surrogates)
             rows = part.to_dict(orient="records")
             yield Batch(source=label, first_row=start + 1, num_rows=len(rows), rows=rows)
             continue

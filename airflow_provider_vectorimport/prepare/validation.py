@@ -102,18 +102,59 @@ def _check_int(v: Any, data_type: str) -> int:
     return v
 
 
-def _check_float(v: Any, data_type: str) -> float:
+NOT_IN_JSON = "NaN or infinite value: JSON files cannot hold it (use Parquet)"
+
+
+def _check_float(v: Any, data_type: str, finite: bool = False) -> float:
     if not _is_number(v):
         raise ValueError(f"expected a number ({data_type}), got {_show(v)}")
     v = float(v)
-    if data_type == "Float" and math.isfinite(v) and abs(v) > FLOAT32_MAX:
+    if data_type == "Float" and abs(v) > FLOAT32_MAX:  # inf too, as on the vectorised path
         raise ValueError(f"{v} is out of range for Float (float32)")
+    if finite and not math.isfinite(v):
+        raise ValueError(NOT_IN_JSON)
     return v
+
+
+def utf8_problem(v: str) -> str | None:
+    """Why ``v`` cannot be written as UTF-8 (a lone surrogate, e.g. from bytes decoded with
+    ``surrogateescape``), or ``None`` when it can."""
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"invalid UTF-8 in string (undecodable data at character {exc.start})"
+    return None
+
+
+def _json_problem(v: Any, depth: int = 0) -> str | None:
+    """What in a JSON-like value cannot be written as JSON, described: a string that is not valid
+    UTF-8, or a float JSON cannot hold (NaN / infinity, which the serialiser would write as null)."""
+    if isinstance(v, str):
+        return utf8_problem(v)
+    if isinstance(v, float | np.floating) and not math.isfinite(v):
+        return "NaN or infinite number (JSON cannot hold it)"
+    if depth > 64:
+        return None
+    if isinstance(v, Mapping):
+        for k, x in v.items():
+            problem = _json_problem(k, depth + 1) if isinstance(k, str) else None
+            problem = problem or _json_problem(x, depth + 1)
+            if problem:
+                return f"key {_show(k)}: {problem}"
+    elif isinstance(v, list | tuple):
+        for i, x in enumerate(v):
+            problem = _json_problem(x, depth + 1)
+            if problem:
+                return f"element {i}: {problem}"
+    return None
 
 
 def _check_varchar(v: Any, max_length: int | None) -> str:
     if not isinstance(v, str):
         raise ValueError(f"expected a string (VarChar), got {_show(v)}")
+    problem = utf8_problem(v)
+    if problem:
+        raise ValueError(problem)
     if max_length is not None:
         n = len(v.encode("utf-8"))
         if n > max_length:
@@ -126,7 +167,7 @@ def _show(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _scalar(data_type: str, v: Any, max_length: int | None) -> Any:
+def _scalar(data_type: str, v: Any, max_length: int | None, finite: bool = False) -> Any:
     if data_type == "Bool":
         if not isinstance(v, bool | np.bool_):
             raise ValueError(f"expected true or false (Bool), got {_show(v)}")
@@ -134,7 +175,7 @@ def _scalar(data_type: str, v: Any, max_length: int | None) -> Any:
     if data_type in INT_TYPES:
         return _check_int(v, data_type)
     if data_type in FLOAT_TYPES:
-        return _check_float(v, data_type)
+        return _check_float(v, data_type, finite)
     return _check_varchar(v, max_length)
 
 
@@ -190,6 +231,8 @@ def convert_value(spec: FieldSpec, v: Any, *, wide_floats: bool = False) -> Any:
             limit = FLOAT16_MAX if t == "Float16Vector" else FLOAT32_MAX
             out = []
             for i, x in enumerate(v):
+                if x is None:
+                    raise ValueError(f"null value at index {i} (vectors cannot hold nulls)")
                 if not _is_number(x):
                     raise ValueError(f"non-numeric value {_show(x)} at index {i}")
                 x = float(x)
@@ -201,6 +244,8 @@ def convert_value(spec: FieldSpec, v: Any, *, wide_floats: bool = False) -> Any:
             return out
         lo, hi = (-128, 127) if t == "Int8Vector" else (0, 255)
         for i, x in enumerate(v):
+            if x is None:
+                raise ValueError(f"null value at index {i} (vectors cannot hold nulls)")
             if isinstance(x, bool) or not isinstance(x, int | np.integer) or not lo <= x <= hi:
                 raise ValueError(f"value {_show(x)} at index {i} is not an integer in [{lo}, {hi}]")
         return [int(x) for x in v]
@@ -236,6 +281,9 @@ def convert_value(spec: FieldSpec, v: Any, *, wide_floats: bool = False) -> Any:
             except JSONDecodeError:
                 raise ValueError(f"malformed JSON text: {_show(str(v))}") from None
             return str(v)
+        problem = _json_problem(v)
+        if problem:
+            raise ValueError(problem)
         try:
             return json_dumps(v)
         except (TypeError, ValueError) as exc:
@@ -249,12 +297,15 @@ def convert_value(spec: FieldSpec, v: Any, *, wide_floats: bool = False) -> Any:
             raise ValueError(f"array of {len(v)} elements exceeds max_capacity {spec.max_capacity}")
         out_arr = []
         for i, x in enumerate(v):
+            if x is None:
+                raise ValueError(f"element {i}: null value (array elements cannot be null)")
             try:
-                out_arr.append(_scalar(spec.element_type or "", x, spec.max_length))
+                out_arr.append(_scalar(spec.element_type or "", x, spec.max_length, wide_floats))
             except ValueError as exc:
                 raise ValueError(f"element {i}: {exc}") from None
         return out_arr
-    return _scalar(t, v, spec.max_length)
+    # wide_floats: the output is JSON, which has no NaN / Infinity (they would be written as null)
+    return _scalar(t, v, spec.max_length, wide_floats)
 
 
 def normalize_rows(
@@ -355,11 +406,18 @@ def normalize_rows(
                 )
                 row_failed = True
         if schema.enable_dynamic_field:
-            try:
-                meta.append(json_dumps(extras))
-            except (TypeError, ValueError) as exc:
-                sink.add(file, rn, META_FIELD, f"dynamic field values are not JSON-serialisable: {exc}")
+            bad_keys = [k for k, x in extras.items() if _json_problem(k) or _json_problem(x)]
+            if bad_keys:
+                key = bad_keys[0]
+                problem = _json_problem(key) or _json_problem(extras[key])
+                sink.add(file, rn, str(key).encode("utf-8", "replace").decode(), str(problem))
                 row_failed = True
+            else:
+                try:
+                    meta.append(json_dumps(extras))
+                except (TypeError, ValueError) as exc:
+                    sink.add(file, rn, META_FIELD, f"dynamic field values are not JSON-serialisable: {exc}")
+                    row_failed = True
         failed = failed or row_failed
     if failed:
         return None
@@ -464,6 +522,8 @@ def conform_table(
     names = set(table.column_names)
     out: list[pa.Array] = []
     out_names: list[str] = []
+    if _check_utf8(table, sink, file, first_row):
+        return None
     failed = False
     if schema.auto_id and schema.primary.name in names:
         col = table.column(schema.primary.name)
@@ -506,7 +566,7 @@ def conform_table(
                     msg = "missing or null value for a non-nullable field"
                 _report(sink, file, first_row, bad, f.name, msg)
                 failed = True
-        if _check_column(col, f, sink, file, first_row):
+        if _check_column(col, f, sink, file, first_row, json_out=ctx.wide_floats):
             failed = True
         out.append(col)
         out_names.append(f.name)
@@ -533,6 +593,70 @@ def conform_table(
     if failed:
         return None
     return pa.Table.from_arrays(out, names=out_names)
+
+
+def _has_strings(t: pa.DataType) -> bool:
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return True
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _has_strings(t.value_type)
+    if pa.types.is_struct(t):
+        return any(_has_strings(t.field(i).type) for i in range(t.num_fields))
+    return False
+
+
+def _check_utf8(table: pa.Table, sink: ErrorSink, file: str, first_row: int) -> bool:
+    """String data that is not valid UTF-8 (Parquet / Arrow / JSON readers do not check it): name the
+    row and field instead of writing it into Parquet as is or failing later with a bare
+    ``UnicodeDecodeError``. True when errors were recorded."""
+    failed = False
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        if not _has_strings(col.type):
+            continue
+        try:
+            col.validate(full=True)  # Arrow's (SIMD) UTF-8 validation; cheap when the data is fine
+            continue
+        except pa.ArrowInvalid:
+            pass
+        bad = _invalid_utf8_rows(col.combine_chunks())
+        for row, detail in bad[: sink.limit]:
+            sink.add(file, first_row + row, name, f"invalid UTF-8 in string{detail}")
+        failed = failed or bool(bad)
+    return failed
+
+
+def _invalid_utf8_rows(col: pa.Array) -> list[tuple[int, str]]:
+    """(row, detail) of the values of ``col`` holding invalid UTF-8 (slow path, only after a failure)."""
+    t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        binary = col.cast(pa.large_binary() if pa.types.is_large_string(t) else pa.binary())
+        out = []
+        for i, v in enumerate(binary.to_pylist()):
+            if v is None:
+                continue
+            try:
+                v.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                out.append((i, f" (undecodable byte at offset {exc.start})"))
+        return out
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        flat = pc.list_flatten(col)
+        parents = to_numpy(pc.list_parent_indices(col))
+        offsets = to_numpy(col.offsets) if not pa.types.is_fixed_size_list(t) else None
+        rows: dict[int, str] = {}
+        for i, detail in _invalid_utf8_rows(flat):
+            r = int(parents[i])
+            if r not in rows:
+                index = i - int(offsets[r] - offsets[0]) if offsets is not None else i - r * t.list_size
+                rows[r] = f" at element {index}{detail}"
+        return sorted(rows.items())
+    if pa.types.is_struct(t):
+        rows2: dict[int, str] = {}
+        for i in range(t.num_fields):
+            for r, detail in _invalid_utf8_rows(col.field(i)):
+                rows2.setdefault(r, f" (key {t.field(i).name!r}){detail}")
+        return sorted(rows2.items())
+    return []
 
 
 def _cast_column(col: pa.Array, f: FieldSpec, target: pa.DataType, text_cells: bool) -> pa.Array:
@@ -577,8 +701,11 @@ def _lengths(lengths: pa.Array) -> np.ndarray:
     return arr
 
 
-def _check_column(col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first_row: int) -> bool:
-    """Vectorised checks of an already typed column; True when errors were recorded."""
+def _check_column(
+    col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first_row: int, *, json_out: bool = False
+) -> bool:
+    """Vectorised checks of an already typed column; True when errors were recorded. ``json_out``:
+    the output is JSON, which cannot hold NaN or infinity."""
     t = f.data_type
     failed = False
     if t == "VarChar" and f.max_length is not None:
@@ -594,15 +721,24 @@ def _check_column(col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first
                 lambda r: f"string of {int(lens[r])} bytes exceeds max_length {f.max_length}",
             )
             failed = True
-    elif t == "Float":
+    elif t in FLOAT_TYPES:
         vals = to_numpy(col)
-        with np.errstate(invalid="ignore"):
-            too_big = np.abs(vals) > FLOAT32_MAX if col.type == pa.float64() else np.isinf(vals)
-        bad = np.flatnonzero(too_big)
-        if len(bad):
-            _report(sink, file, first_row, bad, f.name, "value is out of range for Float (float32)")
-            failed = True
+        valid = valid_mask(col)  # the values under nulls are undefined
+        too_big = np.zeros(len(vals), dtype=bool)
+        if t == "Float":
+            with np.errstate(invalid="ignore"):
+                too_big = (np.abs(vals) > FLOAT32_MAX if col.type == pa.float64() else np.isinf(vals)) & valid
+            bad = np.flatnonzero(too_big)
+            if len(bad):
+                _report(sink, file, first_row, bad, f.name, "value is out of range for Float (float32)")
+                failed = True
+        if json_out:
+            bad = np.flatnonzero(~np.isfinite(vals) & valid & ~too_big)
+            if len(bad):
+                _report(sink, file, first_row, bad, f.name, NOT_IN_JSON)
+                failed = True
     elif t == "Array":
+        failed = _check_null_elements(col, f, sink, file, first_row)
         lens = _lengths(pc.list_value_length(col))
         bad = np.flatnonzero(lens > (f.max_capacity or 0))
         if len(bad):
@@ -625,7 +761,22 @@ def _check_column(col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first
                 failed = True
         if f.element_type == "Float":
             failed = _check_finite_range(col, f, sink, file, first_row, FLOAT32_MAX, finite=False) or failed
+        if f.element_type in FLOAT_TYPES and json_out and not failed:
+            flat = pc.list_flatten(col)
+            values = to_numpy(flat)
+            nonfinite = np.flatnonzero(~np.isfinite(values) & valid_mask(flat))
+            if len(nonfinite):
+                parents = to_numpy(pc.list_parent_indices(col))
+                offsets = to_numpy(col.offsets)
+
+                def message(r: int) -> str:
+                    first = nonfinite[np.searchsorted(parents[nonfinite], r)]
+                    return f"element {int(first - (offsets[r] - offsets[0]))}: {NOT_IN_JSON}"
+
+                _report(sink, file, first_row, np.unique(parents[nonfinite]), f.name, message)
+                failed = True
     elif f.vector_width is not None:
+        failed = _check_null_elements(col, f, sink, file, first_row)
         lens = _lengths(pc.list_value_length(col))
         bad = np.flatnonzero((lens != f.vector_width) & (lens >= 0))
         if len(bad) and t == "BinaryVector":
@@ -647,10 +798,33 @@ def _check_column(col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first
     return failed
 
 
+def _check_null_elements(col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first_row: int) -> bool:
+    """A null inside a vector or an array (``[0.1, null, 0.3]``): the row path rejects it, so must this
+    one (NumPy / JSON output would write the undefined value under the null, Parquet the null itself)."""
+    flat = pc.list_flatten(col)
+    if flat.null_count == 0:
+        return False
+    nulls = np.flatnonzero(~valid_mask(flat))
+    parents = to_numpy(pc.list_parent_indices(col))
+    offsets = to_numpy(col.offsets)
+    rows = np.unique(parents[nulls])
+
+    def message(r: int) -> str:
+        first = nulls[np.searchsorted(parents[nulls], r)]
+        index = int(first - (offsets[r] - offsets[0]))
+        if f.data_type == "Array":
+            return f"element {index}: null value (array elements cannot be null)"
+        return f"null value at index {index} (vectors cannot hold nulls)"
+
+    _report(sink, file, first_row, rows, f.name, message)
+    return True
+
+
 def _check_finite_range(
     col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first_row: int, limit: float, *, finite: bool
 ) -> bool:
-    values = to_numpy(pc.list_flatten(col))
+    flat = pc.list_flatten(col)
+    values = to_numpy(flat)
     if values.dtype == np.float32 and limit >= FLOAT32_MAX:
         ok = np.isfinite(values) if finite else ~np.isinf(values)
     else:
@@ -658,6 +832,8 @@ def _check_finite_range(
             ok = np.abs(values) <= limit
         if not finite:
             ok |= np.isnan(values)
+    if flat.null_count:
+        ok |= ~valid_mask(flat)  # nulls are reported by _check_null_elements
     if ok.all():
         return False
     bad_values = np.flatnonzero(~ok)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import logging
 import os
 import re
@@ -708,6 +709,58 @@ def _remove_stale_temp_files(dest: Path) -> None:
             sibling.unlink(missing_ok=True)
 
 
+DOWNLOAD_MANIFEST = ".vectorimport-download.json"
+
+
+def _read_download_manifest(root: Path) -> dict[str, Any] | None:
+    try:
+        with open(root / DOWNLOAD_MANIFEST, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("files"), list) else None
+
+
+def _write_download_manifest(root: Path, data: dict[str, Any]) -> None:
+    """Atomically (temp file + rename): a reader sees the old manifest or the new one, never half."""
+    tmp = root / f"{DOWNLOAD_MANIFEST}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=1, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, root / DOWNLOAD_MANIFEST)
+
+
+def _incomplete_uploads(client: Any, bucket: str, prefix: str, logger: Any) -> list[str]:
+    """Keys under ``prefix`` with a multipart upload that was started and not completed."""
+    keys: list[str] = []
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    try:
+        while True:
+            page = _call(
+                client.list_multipart_uploads, bucket=bucket, action="list multipart uploads in", **kwargs
+            )
+            keys.extend(u["Key"] for u in page.get("Uploads", []) or [])
+            if not page.get("IsTruncated"):
+                return sorted(set(keys))
+            kwargs["KeyMarker"] = page.get("NextKeyMarker")
+            kwargs["UploadIdMarker"] = page.get("NextUploadIdMarker")
+    except (PermissionDeniedError, ServiceError) as err:  # listing uploads may not be allowed
+        logger.warning(
+            "Could not list incomplete multipart uploads under s3://%s/%s: %s", bucket, prefix, err
+        )
+        return []
+
+
+def _owned_path(root: Path, rel: Any) -> Path | None:
+    """``root / rel`` when ``rel`` is a safe relative path inside ``root``; None otherwise."""
+    if not isinstance(rel, str) or not rel or rel.startswith("/"):
+        return None
+    if ".." in PurePosixPath(rel).parts:
+        return None
+    return root / rel
+
+
 def download_prefix(
     client: Any,
     bucket: str,
@@ -717,17 +770,36 @@ def download_prefix(
     options: TransferOptions | None = None,
     verify_checksum: bool = False,
     allow_empty: bool = False,
+    incomplete_uploads: str = "error",
     logger: Any = log,
 ) -> dict[str, Any]:
-    """Download every object under ``s3://bucket/prefix/`` into ``local_dir`` (keys relative to the prefix).
+    """Download exactly the objects under ``s3://bucket/prefix/`` now into ``local_dir`` (keys relative
+    to the prefix) and record them in ``local_dir/.vectorimport-download.json`` (the download manifest).
 
-    A local file of the right size is considered complete and skipped (s3transfer writes to a temporary
-    name and renames, so a crashed download never leaves a full-size file). Every downloaded file's size
-    is verified; with ``verify_checksum`` single-part ETags (plain MD5) are checked too.
+    The rule (see the README, "Downloads"):
+
+    * A local file is reused only when the manifest of an earlier download recorded it for the same key
+      with the object's current size **and ETag**, and the file still has the recorded size and
+      **SHA-256**. Anything else - an object changed in place (even to the same size), a local file
+      edited or cut - is downloaded again. Every download is size-checked; ``verify_checksum`` also
+      checks single-part ETags (plain MD5).
+    * Files an earlier download recorded whose objects are no longer under the prefix are deleted.
+      Files this function did not write are never deleted, and never listed in the manifest: read the
+      folder with :func:`~airflow_provider_vectorimport.storage.iter_record_batches`, which follows the
+      manifest rather than walking the folder.
+    * An object still being written (an incomplete multipart upload under the prefix) fails the
+      download before anything is fetched (``incomplete_uploads="error"``, naming the keys); ``"ignore"``
+      downloads the completed objects only (incomplete uploads are never objects, so never read).
+    * While a download runs the manifest says ``"state": "in_progress"``; readers refuse it until the
+      download completes.
     """
     bucket = _check_bucket_name(bucket)
     prefix = normalize_prefix(prefix)
     options = options or TransferOptions()
+    if incomplete_uploads not in ("error", "ignore"):
+        raise ConfigurationError(
+            f"incomplete_uploads must be 'error' or 'ignore', got {incomplete_uploads!r}"
+        )
     if not local_dir:
         raise ConfigurationError("local_dir is required")
     root = Path(local_dir).expanduser().resolve()
@@ -746,13 +818,52 @@ def download_prefix(
             if meta["size"] == 0:
                 continue  # folder marker
         parts = PurePosixPath(rel).parts
-        if ".." in parts or rel.startswith("/"):
+        if ".." in parts or rel.startswith("/") or rel == DOWNLOAD_MANIFEST:
             raise ConfigurationError(
                 f"refusing to download s3://{bucket}/{key}: unsafe relative path {rel!r}"
             )
         items.append((key, rel, meta))
+    pending = _incomplete_uploads(client, bucket, list_prefix or prefix, logger)
+    if pending and incomplete_uploads == "error":
+        shown = ", ".join(f"s3://{bucket}/{k}" for k in pending[:5])
+        more = f" and {len(pending) - 5} more" if len(pending) > 5 else ""
+        raise TransferError(
+            f"s3://{bucket}/{list_prefix} holds incomplete multipart upload(s): {shown}{more}. An object "
+            "is still being written (or its writer died): wait for the export to finish, or abort the "
+            "upload(s); pass incomplete_uploads='ignore' to download only the completed objects",
+            {k: "incomplete multipart upload" for k in pending},
+        )
+    if pending:
+        logger.warning(
+            "Ignoring %d incomplete multipart upload(s) under s3://%s/%s", len(pending), bucket, list_prefix
+        )
     if not items and not allow_empty:
         raise NotFoundError(f"no objects found under s3://{bucket}/{list_prefix}", service="s3")
+
+    root.mkdir(parents=True, exist_ok=True)
+    for leftover in root.glob(f"{glob.escape(DOWNLOAD_MANIFEST)}.*.tmp"):  # a manifest write cut short
+        leftover.unlink(missing_ok=True)
+    previous = _read_download_manifest(root) or {"files": []}
+    prev_by_rel: dict[str, dict[str, Any]] = {}
+    for entry in previous["files"]:
+        if isinstance(entry, dict) and _owned_path(root, entry.get("rel")) is not None:
+            prev_by_rel[entry["rel"]] = entry
+    current_rels = {rel for _, rel, _ in items}
+    # written before anything moves: a crash from here on leaves a manifest that readers refuse and that
+    # still owns every file this download may have written, so the next run can clean up after it
+    header = {"version": 1, "bucket": bucket, "prefix": prefix}
+    pending_entries = [
+        {"rel": rel, "key": key, "bytes": meta["size"], "etag": meta["etag"], "sha256": None}
+        for key, rel, meta in items
+    ]
+    _write_download_manifest(
+        root,
+        {
+            **header,
+            "state": "in_progress",
+            "files": pending_entries + [e for r, e in prev_by_rel.items() if r not in current_rels],
+        },
+    )
 
     total = sum(meta["size"] for _, _, meta in items)
     progress = Progress("downloaded", total, len(items), logger, options.progress_interval)
@@ -775,12 +886,26 @@ def download_prefix(
             return "MD5 does not match the object's ETag"
         return None
 
+    def reusable(dest: Path, key: str, rel: str, meta: dict[str, Any]) -> str | None:
+        """The recorded SHA-256 when the local file is this object's earlier download, unchanged."""
+        prev = prev_by_rel.get(rel)
+        if not prev or prev.get("key") != key or not prev.get("sha256"):
+            return None
+        if prev.get("bytes") != meta["size"] or not meta["etag"] or prev.get("etag") != meta["etag"]:
+            return None  # the object changed (or the service gives no ETag to compare)
+        if not dest.is_file() or dest.stat().st_size != meta["size"]:
+            return None
+        sha = file_sha256(dest)
+        return sha if sha == prev["sha256"] else None
+
     def one(item: tuple[str, str, dict[str, Any]]) -> dict[str, Any]:
         key, rel, meta = item
         dest = root / rel
-        if dest.is_file() and check(dest, key, meta) is None:
+        entry = {"key": key, "rel": rel, "path": str(dest), "bytes": meta["size"], "etag": meta["etag"]}
+        sha = reusable(dest, key, rel, meta)
+        if sha is not None:
             progress.file_done(skipped=True, size=meta["size"])
-            return {"key": key, "path": str(dest), "bytes": meta["size"], "skipped": True}
+            return {**entry, "sha256": sha, "skipped": True}
         dest.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temp_files(dest)
         _call(
@@ -799,21 +924,49 @@ def download_prefix(
             dest.unlink(missing_ok=True)
             raise TransferError(f"s3://{bucket}/{key} -> {dest}: {problem}", {key: problem})
         progress.file_done(skipped=False)
-        return {"key": key, "path": str(dest), "bytes": meta["size"], "skipped": False}
+        return {**entry, "sha256": file_sha256(dest), "skipped": False}
 
     results, failures = _run_parallel(one, items, options.max_workers, lambda it: it[0])
     if failures:
         raise _failed("download", failures, len(items), bucket, list_prefix)
+
+    # files earlier downloads wrote whose objects are gone from the prefix: delete them (ours only)
+    removed: list[str] = []
+    for rel in sorted(set(prev_by_rel) - current_rels):
+        path = _owned_path(root, rel)
+        if path is not None and path.is_file():
+            path.unlink()
+            removed.append(rel)
+            parent = path.parent
+            while parent != root and parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent
+    if removed:
+        logger.info(
+            "Removed %d file(s) of an earlier download no longer under the prefix: %s",
+            len(removed),
+            removed[:10],
+        )
     logger.info("%s in %.1f s", progress.line(), progress.elapsed)
     files = [results[key] for key, _, _ in items]
+    _write_download_manifest(
+        root,
+        {
+            **header,
+            "state": "complete",
+            "files": [{k: f[k] for k in ("rel", "key", "bytes", "etag", "sha256")} for f in files],
+        },
+    )
     downloaded = sum(1 for f in files if not f["skipped"])
     return {
         "bucket": bucket,
         "prefix": prefix,
         "local_dir": str(root),
-        "files": [{"key": f["key"], "path": f["path"], "bytes": f["bytes"]} for f in files],
+        "manifest": str(root / DOWNLOAD_MANIFEST),
+        "files": [{k: f[k] for k in ("key", "path", "bytes", "etag", "sha256")} for f in files],
         "downloaded": downloaded,
         "skipped": len(files) - downloaded,
+        "removed": removed,
         "total_bytes": total,
         "bytes_transferred": progress.bytes_done,
         "elapsed_s": round(progress.elapsed, 3),
