@@ -40,8 +40,8 @@ class FaultConfig:
     paths: list[str] | None = None
     retry_after: int = 1
     status_5xx: int = 503
-    #: one-shot faults, each consumed by the first later request whose path starts with its
-    #: ``path`` (in order), for deterministic tests. ``fault``:
+    #: one-shot faults, each consumed by the first later request whose path equals its ``path``
+    #: (in order; no ``path``: any service request), for deterministic tests. ``fault``:
     #:
     #: * ``"429"``: answered 429 with ``Retry-After: retry_after`` (seconds), not processed;
     #: * ``"drop"``: the connection is reset after the request was sent, before any processing;
@@ -118,7 +118,7 @@ class FaultInjector:
 
     def _take_scripted(self, request: Request) -> dict[str, Any] | None:
         for i, step in enumerate(self._script):
-            if request.path.startswith(step.get("path") or "/"):
+            if not step.get("path") or request.path.rstrip("/") == step["path"].rstrip("/"):
                 self.injected[f"scripted_{step['fault']}"] += 1
                 return self._script.pop(i)
         return None

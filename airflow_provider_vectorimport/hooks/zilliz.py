@@ -972,6 +972,7 @@ class ZillizHook(BaseHook):
         *,
         known_job_ids: Collection[str] | None,
         created_after: float | None = None,
+        details_wait: float = 15.0,
     ) -> list[ImportJob]:
         """Non-failed jobs of ``collection_name`` (the connection's db) that read EXACTLY ``wanted``
         and were not in ``known_job_ids`` (taken before this task first created). Running first,
@@ -986,8 +987,11 @@ class ZillizHook(BaseHook):
         for order, listed in enumerate(self.list_all_import_jobs(collection_name)):
             if listed.state is JobState.FAILED or (known is not None and listed.job_id in known):
                 continue
-            job = self.get_import_job(listed.job_id)
+            job = self._described_with_files(listed.job_id, details_wait)
             if job.state is JobState.FAILED:
+                continue
+            if not job_file_names(job):
+                unproven.append(job.job_id)  # no file list yet: cannot tell whose it is
                 continue
             if job.collection_name and job.collection_name != collection_name:
                 continue
@@ -1001,10 +1005,10 @@ class ZillizHook(BaseHook):
             matches.append((order, job))
         if unproven:
             raise AmbiguousJobError(
-                f"job(s) {', '.join(unproven)} read exactly these files into {collection_name!r}, and "
-                "no record of this task's first try proves whether one of them is its own (no "
-                "task_state_store, and the service reports no create time). Check them; pass "
-                "resubmit=True to import again anyway, or wait for them and mark the task done.",
+                f"job(s) {', '.join(unproven)} may read these files into {collection_name!r} (same "
+                "files, or no file list reported yet), and nothing proves whether one of them is this "
+                "task's (no record of its first try, and the service reports no create time). Check "
+                "them; pass resubmit=True to import again anyway, or wait for them and mark the task done.",
                 job_ids=unproven,
             )
         matches.sort(
@@ -1015,6 +1019,16 @@ class ZillizHook(BaseHook):
             )
         )
         return [job for _, job in matches]
+
+    def _described_with_files(self, job_id: str, wait: float) -> ImportJob:
+        """The job's progress, waiting up to ``wait`` seconds for a new job to report its files
+        (Milvus lists per-file details only once its import tasks exist)."""
+        deadline = time.monotonic() + wait
+        while True:
+            job = self.get_import_job(job_id)
+            if job_file_names(job) or job.is_terminal or time.monotonic() >= deadline:
+                return job
+            time.sleep(min(0.5, max(0.05, self.config.policy.backoff_initial)))
 
     def abort_import_job(self, job_id: str) -> None:
         """Stop a running import job (Milvus; Zilliz Cloud v2 through the same endpoint)."""
