@@ -93,6 +93,14 @@ def check_zilliz_response(
         code_int = -1
     if code_int in _success_codes(flavour) and status < 400:
         return body.get("data")
+    if (
+        flavour == "milvus"
+        and code_int == 200
+        and status < 400
+        and "data" in body
+        and not body.get("message")
+    ):
+        return body.get("data")  # older Milvus answered success as {code: 200, data: {jobID}}
     message = str(body.get("message") or body.get("msg") or body.get("reason") or f"HTTP {status}")
     kwargs: dict[str, Any] = dict(
         service="zilliz" if flavour != "milvus" else "milvus",
