@@ -300,3 +300,79 @@ def test_zz_print_matrix(capsys):
         lines.append(f"| {fault} | " + " | ".join(row) + " |")
     with capsys.disabled():
         print("\n" + "\n".join(lines))
+
+
+# ----------------------------------------------------------------------------- bad outcomes, clearly
+
+
+def test_two_new_jobs_with_the_same_files_fail_naming_both(vectorimport_emulator_env, monkeypatch):
+    """The try died after a create whose answer never came back, and meanwhile a second job read
+    exactly the same files: whose is which cannot be proven, so fail with both ids."""
+    from airflow_provider_vectorimport.hooks.zilliz import AmbiguousJobError
+
+    em = vectorimport_emulator_env
+    conn_id, name, key = setup_cell(em, monkeypatch, "v2")
+    hook = ZillizHook(conn_id)
+    store = Store(
+        zilliz_import_job_id={"started_at": time.time(), "known_job_ids": hook.job_ids_snapshot(name)}
+    )
+    first = hook.create_import_job(name, **target(em, "v2", key), known_job_ids=[])
+    second = hook.create_import_job(name, **target(em, "v2", key), known_job_ids=[])
+    with pytest.raises(AmbiguousJobError) as err:
+        operator(conn_id, name, target(em, "v2", key)).execute(context(FakeTI(try_number=2), store))
+    assert sorted(err.value.job_ids) == sorted([first, second])
+    assert first in str(err.value) and second in str(err.value)
+    settle(em, name)
+    assert jobs_created(em, name) == 2  # nothing more was created
+
+
+def test_failing_list_during_the_duplicate_check_is_not_resent(vectorimport_emulator_env, monkeypatch):
+    from airflow_provider_vectorimport.hooks.zilliz import AmbiguousJobError
+
+    em = vectorimport_emulator_env
+    conn_id, name, key = setup_cell(em, monkeypatch, "milvus-nokey")
+    list_path = "/v2/vectordb/jobs/import/list"
+    em.set_faults(
+        script=[{"path": CREATE_PATHS["milvus-nokey"], "fault": "lost_response"}]
+        + [{"path": list_path, "fault": "status_after", "status": 502}] * 8
+    )
+    with pytest.raises(AmbiguousJobError, match="not sending it again"):
+        ZillizHook(conn_id).create_import_job(name, **target(em, "milvus-nokey", key), known_job_ids=[])
+    settle(em, name)
+    assert (jobs_created(em, name), row_count(em, name)) == (1, ROWS)
+
+
+@pytest.mark.parametrize("last_state", ["running", "completed", "failed"])
+def test_a_job_the_service_forgot_is_judged_from_the_task_state(
+    vectorimport_emulator_env, monkeypatch, last_state
+):
+    """Milvus drops finished job records after some hours: a stored id the service no longer knows."""
+    from airflow_provider_vectorimport.hooks.zilliz import AmbiguousJobError
+
+    em = vectorimport_emulator_env
+    conn_id, name, key = setup_cell(em, monkeypatch, "milvus-nokey")
+    record = {
+        "job_id": "460000000000000001",
+        "started_at": time.time() - 7200,
+        "created_at": time.time() - 7200,
+        "known_job_ids": [],
+        "last_state": last_state,
+        "last_seen": time.time() - 3600,
+        "imported_rows": ROWS,
+    }
+    op = operator(conn_id, name, target(em, "milvus-nokey", key))
+    if last_state == "running":
+        with pytest.raises(AmbiguousJobError, match="resubmit=True") as err:
+            op.execute(context(FakeTI(try_number=2), Store(zilliz_import_job_id=dict(record))))
+        assert "460000000000000001" in str(err.value) and jobs_created(em, name) == 0
+        summary = operator(conn_id, name, target(em, "milvus-nokey", key), resubmit=True).execute(
+            context(FakeTI(try_number=3), Store(zilliz_import_job_id=dict(record)))
+        )
+        assert summary["state"] == "completed" and jobs_created(em, name) == 1
+    elif last_state == "completed":
+        summary = op.execute(context(FakeTI(try_number=2), Store(zilliz_import_job_id=dict(record))))
+        assert summary["forgotten_by_service"] is True and summary["imported_rows"] == ROWS
+        assert jobs_created(em, name) == 0  # never imported twice
+    else:
+        summary = op.execute(context(FakeTI(try_number=2), Store(zilliz_import_job_id=dict(record))))
+        assert summary["state"] == "completed" and jobs_created(em, name) == 1
