@@ -550,3 +550,58 @@ def test_auto_commit_false_needs_commit_before_any_request():
     )
     with pytest.raises(ConfigurationError, match="commit=True"):
         op.execute(context(FakeTI()))
+
+
+def test_uncommitted_milvus_job_is_committed_with_commit_true(monkeypatch):
+    """Milvus with auto_commit=false stops at Uncommitted until /jobs/import/commit."""
+    from airflow_provider_vectorimport.operators.zilliz import ZillizImportOperator
+
+    svc = ScriptedService()
+    svc.script("POST", "/v2/vectordb/jobs/import/list", ok({"records": []}))
+    svc.script("POST", "/v2/vectordb/jobs/import/create", ok({"jobId": "77"}))
+    state = {"committed": False}
+
+    def describe(_request):
+        done = state["committed"]
+        return ok(
+            {
+                "jobId": "77",
+                "state": "Completed" if done else "Uncommitted",
+                "progress": 100 if done else 90,
+                "importedRows": 4,
+                "totalRows": 4,
+                "details": [{"fileName": "[a.parquet]"}],
+            }
+        )
+
+    def commit(_request):
+        state["committed"] = True
+        return ok({})
+
+    svc.script("POST", "/v2/vectordb/jobs/import/describe", describe)
+    svc.script("POST", "/v2/vectordb/jobs/import/commit", commit)
+    server = serve(svc)
+    try:
+        conn = {
+            "conn_type": "zilliz",
+            "host": server.url,
+            "password": "k-123456",
+            "extra": {"api_flavour": "milvus"},
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_ZCOMMIT", json.dumps(conn))
+        kwargs = dict(
+            task_id="t",
+            zilliz_conn_id="zcommit",
+            collection_name="c",
+            files=[["a.parquet"]],
+            options={"auto_commit": "false"},
+            deferrable=False,
+            poll_interval=0.01,
+            timeout=10,
+        )
+        summary = ZillizImportOperator(**kwargs, commit=True).execute(context(FakeTI()))
+    finally:
+        server.stop()
+    assert summary["state"] == "completed" and len(svc.calls("/v2/vectordb/jobs/import/commit")) == 1
+    assert svc.calls("/v2/vectordb/jobs/import/commit")[0].body == {"jobId": "77"}
+    assert svc.calls("/v2/vectordb/jobs/import/create")[0].body["options"] == {"auto_commit": "false"}

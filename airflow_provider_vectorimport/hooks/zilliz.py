@@ -741,10 +741,13 @@ def _describe_missing(config: ZillizConfig, exc: NotFoundError) -> bool:
 class ZillizHook(BaseHook):
     """Bulk import on Zilliz Cloud (``v2``, ``v1``) and self-hosted Milvus (``milvus``).
 
-    Connection (type ``zilliz``): password = API key (or ``login``/``password`` for Milvus user auth);
-    host = base URL (optional for Zilliz Cloud); extras ``api_flavour`` (v2 | v1 | milvus),
-    ``cloud_region`` (v1), ``china``, ``cluster_id``, ``db_name``, ``project_id``, ``storage_conn_id``,
-    retry settings (``max_attempts``, ``backoff_initial``, ``timeout``).
+    Connection (type ``zilliz``): password = API key (``v1``/``milvus``: with a login,
+    ``login:password``); host = base URL (optional for Zilliz Cloud); extras ``api_flavour``
+    (v2 | v1 | milvus), ``cluster_id``, ``cloud_region`` (v1), ``china``, ``scheme``, ``db_name``,
+    ``project_id`` + ``region_id`` (v2, together), ``console_project_id`` and
+    ``console_url_template`` (the link only), ``storage_conn_id``, ``milvus_bucket``,
+    ``idempotency_key_supported`` (Milvus >= 2.6.24), retry settings (``max_attempts``,
+    ``backoff_initial``, ``backoff_max``, ``connect_timeout``, ``read_timeout``/``timeout``).
     """
 
     conn_name_attr = "zilliz_conn_id"

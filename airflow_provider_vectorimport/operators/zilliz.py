@@ -226,6 +226,11 @@ class ZillizImportOperator(JobOperatorBase):
             options=self.options,
         )
         if self.options and str(self.options.get("auto_commit", "true")).lower() == "false":
+            if self.commit and self.deferrable and self.wait_for_completion:
+                raise ConfigurationError(
+                    "commit=True commits the Milvus job while polling: use deferrable=False (the "
+                    "trigger only waits, and an Uncommitted job never finishes by itself)"
+                )
             if not self.commit:
                 raise ConfigurationError(
                     "options auto_commit=false leaves the Milvus job Uncommitted until someone calls "
