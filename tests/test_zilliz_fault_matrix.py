@@ -376,3 +376,22 @@ def test_a_job_the_service_forgot_is_judged_from_the_task_state(
     else:
         summary = op.execute(context(FakeTI(try_number=2), Store(zilliz_import_job_id=dict(record))))
         assert summary["state"] == "completed" and jobs_created(em, name) == 1
+
+
+def test_milvus_auto_commit_false_is_committed_by_the_operator(vectorimport_emulator_env, monkeypatch):
+    """Milvus 2PC on the emulator: the job stops at Uncommitted; commit=True commits it and the rows
+    are there once; without commit=True the option is refused before any request."""
+    from airflow_provider_vectorimport.exceptions import ConfigurationError
+
+    em = vectorimport_emulator_env
+    conn_id, name, key = setup_cell(em, monkeypatch, "milvus-nokey")
+    options = {"auto_commit": "false"}
+    with pytest.raises(ConfigurationError, match="commit=True"):
+        operator(conn_id, name, target(em, "milvus-nokey", key), options=options).execute(context(FakeTI()))
+    assert jobs_created(em, name) == 0
+    summary = operator(conn_id, name, target(em, "milvus-nokey", key), options=options, commit=True).execute(
+        context(FakeTI(), Store())
+    )
+    history = [state for state, _ in em.job_history(summary["job_id"])]
+    assert "Uncommitted" in history and history[-1] == "Completed"
+    assert (jobs_created(em, name), row_count(em, name)) == (1, ROWS)

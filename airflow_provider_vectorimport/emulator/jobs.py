@@ -58,6 +58,9 @@ class Job:
     abort_requested: bool = False
     #: rows whose primary key was already in the collection (Milvus keeps both copies)
     duplicate_rows: int = 0
+    #: Milvus ``options.auto_commit=false``: the job stops at Uncommitted until ``commit``
+    auto_commit: bool = True
+    commit_requested: bool = False
     created_at: float = field(default_factory=time.monotonic)
     #: every (state, progress) the job went through, in order
     history: list[tuple[str, int]] = field(default_factory=lambda: [("Pending", 0)])
@@ -127,6 +130,7 @@ class JobEngine:
         cluster_id: str = "",
         idempotency_key: str | None = None,
         honour_key: bool = True,
+        auto_commit: bool = True,
     ) -> tuple[Job, bool]:
         """Register and start a job. Returns ``(job, created)``; ``created`` is False when the
         idempotency key (collection-scoped) names a job created in the last 24 h and keys are
@@ -147,6 +151,7 @@ class JobEngine:
                 cluster_id=cluster_id,
                 idempotency_key=idempotency_key,
                 fail_at_percent=self.fail_job_at_percent,
+                auto_commit=auto_commit,
             )
             self._jobs[job.job_id] = job
             self.jobs_created[collection] += 1
@@ -190,6 +195,14 @@ class JobEngine:
             job = self._jobs.get(job_id)
             if job is not None and job.state not in ("Completed", "Failed"):
                 job.abort_requested = True
+            return job
+
+    def commit(self, job_id: str) -> Job | None:
+        """Milvus ``/jobs/import/commit``: let an Uncommitted job finish."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                job.commit_requested = True
             return job
 
     def state_counts(self) -> dict[str, int]:
@@ -394,6 +407,18 @@ class JobEngine:
                     return
         if injected(100):
             return
+        if not job.auto_commit:  # Milvus 2PC: wait for /jobs/import/commit
+            self._set(job, epoch, state="Uncommitted", progress=99)
+            while not job.commit_requested:
+                if not self._sleep(epoch) or job.abort_requested:
+                    self._roll_back(job, inserted_ids)
+                    if job.abort_requested:
+                        self._fail(job, epoch, "aborted by request")
+                    return
+            self._set(job, epoch, state="Committing", progress=99)
+            if not self._sleep(epoch):
+                self._roll_back(job, inserted_ids)
+                return
         for unit in units:
             unit.state = "Completed"
         self._set(job, epoch, state="Completed", progress=100, complete_time=_now_iso())

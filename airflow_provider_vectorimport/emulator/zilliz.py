@@ -83,6 +83,7 @@ class ZillizMilvusService:
             "/v2/vectordb/jobs/import/get_progress": self._v2_progress,
             "/v2/vectordb/jobs/import/describe": self._v2_progress,
             "/v2/vectordb/jobs/import/abort": self._abort,
+            "/v2/vectordb/jobs/import/commit": self._commit,
             "/v2/vectordb/jobs/import/list": self._v2_list,
             "/v1/vector/collections/import": self._v1_create,
             "/v1/vector/collections/import/create": self._v1_create,
@@ -290,6 +291,8 @@ class ZillizMilvusService:
             cluster_id=str(params.get("clusterId") or ""),
             idempotency_key=idem or None,
             honour_key=honour,
+            auto_commit=zilliz
+            or str((params.get("options") or {}).get("auto_commit", "true")).lower() != "false",
         )
         return {"jobId": job.job_id}
 
@@ -317,6 +320,16 @@ class ZillizMilvusService:
                 f"import job {job.job_id} is already {job.state}, cannot abort",
             )
         self.engine.abort(job.job_id)
+        return {}
+
+    def _commit(self, request: Request, params: dict[str, Any]) -> dict[str, Any]:
+        """Milvus only: commit a job created with ``options.auto_commit=false`` once Uncommitted."""
+        if self._is_zilliz(params):
+            raise _Err(ZILLIZ_BAD_PARAM, "import jobs are committed automatically on Zilliz Cloud")
+        job = self._job(params, False)
+        if job.state != "Uncommitted":
+            raise _Err(MILVUS_PARAM, f"import job {job.job_id} is {job.state}, not Uncommitted")
+        self.engine.commit(job.job_id)
         return {}
 
     @staticmethod
