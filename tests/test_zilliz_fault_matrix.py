@@ -395,3 +395,32 @@ def test_milvus_auto_commit_false_is_committed_by_the_operator(vectorimport_emul
     history = [state for state, _ in em.job_history(summary["job_id"])]
     assert "Uncommitted" in history and history[-1] == "Completed"
     assert (jobs_created(em, name), row_count(em, name)) == (1, ROWS)
+
+
+@pytest.mark.parametrize("flavour", ["v2", "v1", "milvus-nokey"])
+def test_a_new_job_reading_other_files_is_never_taken(vectorimport_emulator_env, monkeypatch, flavour):
+    """Another task imports other files into the same collection between this task's snapshot and
+    its lost create answer. With paths reported (v1, Milvus) that job is told apart; Zilliz v2
+    reports basenames only (BulkWriter writes <uuid>/1.parquet every time), so there the two cannot
+    be told apart and the create fails naming both rather than guess."""
+    from airflow_provider_vectorimport.hooks.zilliz import AmbiguousJobError
+
+    em = vectorimport_emulator_env
+    conn_id, name, key = setup_cell(em, monkeypatch, flavour)
+    other_key = key.replace(name + "/", name + "/other-", 1)
+    em.s3_client().copy_object(
+        Bucket=em.milvus_bucket, Key=other_key, CopySource={"Bucket": em.milvus_bucket, "Key": key}
+    )
+    hook = ZillizHook(conn_id)
+    known = hook.job_ids_snapshot(name)
+    other = hook.create_import_job(name, **target(em, flavour, other_key), known_job_ids=[])
+    em.set_faults(script=[{"path": CREATE_PATHS[flavour], "fault": "lost_response"}])
+    if flavour == "v2":
+        with pytest.raises(AmbiguousJobError) as err:
+            hook.create_import_job(name, **target(em, flavour, key), known_job_ids=known)
+        assert other in err.value.job_ids and len(err.value.job_ids) == 2
+    else:
+        mine = hook.create_import_job(name, **target(em, flavour, key), known_job_ids=known)
+        assert mine != other
+    settle(em, name)
+    assert jobs_created(em, name) == 2
