@@ -881,8 +881,8 @@ class ZillizHook(BaseHook):
             try:
                 return parse_job_id(self._call(call, retry_unsent_only=True))
             except (TransportError, RetryableServiceError) as exc:
-                if request_not_processed(exc) and attempt >= attempts:
-                    raise  # never reached the service, nothing to look for
+                if request_not_processed(exc):
+                    raise  # never processed, and the HTTP core already retried it: nothing to look for
                 log.warning(
                     "create import job into %s: %s (attempt %d/%d); the request may have reached "
                     "the service: looking for a job it created before sending again",
