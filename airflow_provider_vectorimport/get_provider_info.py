@@ -81,7 +81,31 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": _STR,
                     },
                     "db_name": {"label": "Database name", "schema": _STR},
-                    "project_id": {"label": "Project ID (v2, optional)", "schema": _STR},
+                    "project_id": {
+                        "label": "Project ID (v2 create, optional)",
+                        "description": "Sent as projectId, always with Region ID",
+                        "schema": _STR,
+                    },
+                    "region_id": {
+                        "label": "Region ID (v2 create, with Project ID)",
+                        "description": "Sent as regionId; required when Project ID is set",
+                        "schema": _STR,
+                    },
+                    "console_project_id": {
+                        "label": "Console project ID (link only)",
+                        "description": "{project_id} of console_url_template; never sent in a request",
+                        "schema": _STR,
+                    },
+                    "milvus_bucket": {
+                        "label": "Milvus bucket (milvus only)",
+                        "description": "The bucket Milvus reads; object URLs of other buckets are refused",
+                        "schema": _STR,
+                    },
+                    "idempotency_key_supported": {
+                        "label": "Milvus honours Idempotency-Key (>= 2.6.24)",
+                        "description": "Then a create is resent with the same key after an ambiguous failure",
+                        "schema": {"type": ["boolean", "null"], "default": False},
+                    },
                     "storage_conn_id": {
                         "label": "Object storage connection",
                         "description": "Connection (aws type) whose keys the service uses to read the bucket",

@@ -141,6 +141,51 @@ def _is_retryable(exc: BaseException) -> bool:
     return bool(getattr(exc, "retryable", False))
 
 
+def request_not_processed(exc: BaseException) -> bool:
+    """True only where the request provably did not reach (or was not processed by) the service:
+    the connection was refused / could not be opened in time (``request_sent`` is False on the
+    :class:`TransportError`), or the service answered 429 (rate limited: rejected unprocessed).
+    A reset after sending, a read timeout or a 5xx/502/504 are *ambiguous*: the service may have
+    acted on the request."""
+    if isinstance(exc, TransportError):
+        return getattr(exc, "request_sent", True) is False
+    if isinstance(exc, RetryableServiceError):
+        return exc.http_status == 429 or str(exc.code) == "429"
+    return False
+
+
+def _unsent_sync(exc: BaseException) -> bool:
+    """requests: connect timeout or a connection that never opened (refused, DNS)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    import urllib3.exceptions as u3
+
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        cur = todo.pop()
+        if cur is None or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, u3.NewConnectionError | ConnectionRefusedError | u3.ConnectTimeoutError):
+            return True
+        if isinstance(cur, u3.ProtocolError | ConnectionResetError | u3.ReadTimeoutError):
+            return False
+        todo.extend([getattr(cur, "reason", None), cur.__cause__, cur.__context__])
+        todo.extend(a for a in getattr(cur, "args", ()) if isinstance(a, BaseException))
+    return False
+
+
+def _unsent_async(exc: BaseException) -> bool:
+    """aiohttp: the connection could not be opened (refused, DNS, connect timeout)."""
+    connect_timeout = getattr(aiohttp, "ConnectionTimeoutError", None)
+    if connect_timeout is not None and isinstance(exc, connect_timeout):
+        return True
+    return isinstance(exc, aiohttp.ClientConnectorError)
+
+
 def _make_wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
     expo = wait_exponential_jitter(initial=policy.backoff_initial, max=policy.backoff_max, jitter=1.0)
 
@@ -198,11 +243,11 @@ class _BaseClient:
         self.signer = signer
         self.policy = policy or RetryPolicy()
 
-    def _retry_kwargs(self, method: str, url: str) -> dict[str, Any]:
+    def _retry_kwargs(self, method: str, url: str, unsent_only: bool = False) -> dict[str, Any]:
         return dict(
             stop=stop_after_attempt(self.policy.max_attempts),
             wait=_make_wait(self.policy),
-            retry=retry_if_exception(_is_retryable),
+            retry=retry_if_exception(request_not_processed if unsent_only else _is_retryable),
             before_sleep=_log_retry(self.service, method, urlsplit(url).path),
             reraise=True,
         )
@@ -253,9 +298,14 @@ class HttpClient(_BaseClient):
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        retry_unsent_only: bool = False,
     ) -> Any:
+        """One call with the shared retry rules. ``retry_unsent_only``: for calls that are not safe
+        to repeat (create), retry only where the request provably was not processed
+        (:func:`request_not_processed`); any other failure is raised at once for the caller to
+        resolve (e.g. look for a job created anyway)."""
         url = self._url(path, params)
-        retrying = Retrying(**self._retry_kwargs(method, url))
+        retrying = Retrying(**self._retry_kwargs(method, url, retry_unsent_only))
         return retrying(self._once, method, url, json, headers)
 
     def _once(self, method: str, url: str, json_body: Any, extra_headers: Mapping[str, str] | None) -> Any:
@@ -269,7 +319,9 @@ class HttpClient(_BaseClient):
                 timeout=(self.policy.connect_timeout, self.policy.read_timeout),
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransportError(f"{self.service} {method} {urlsplit(url).path}: {exc}") from exc
+            error = TransportError(f"{self.service} {method} {urlsplit(url).path}: {exc}")
+            error.request_sent = not _unsent_sync(exc)  # type: ignore[attr-defined]
+            raise error from exc
         return self._check(resp.status_code, resp.text, resp.headers)
 
     def close(self) -> None:
@@ -307,9 +359,10 @@ class AsyncHttpClient(_BaseClient):
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        retry_unsent_only: bool = False,
     ) -> Any:
         url = self._url(path, params)
-        retrying = AsyncRetrying(**self._retry_kwargs(method, url))
+        retrying = AsyncRetrying(**self._retry_kwargs(method, url, retry_unsent_only))
         return await retrying(self._once, method, url, json, headers)
 
     async def _once(
@@ -322,7 +375,9 @@ class AsyncHttpClient(_BaseClient):
                 text = await resp.text()
                 status, resp_headers = resp.status, resp.headers
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise TransportError(f"{self.service} {method} {urlsplit(url).path}: {exc!r}") from exc
+            error = TransportError(f"{self.service} {method} {urlsplit(url).path}: {exc!r}")
+            error.request_sent = not _unsent_async(exc)  # type: ignore[attr-defined]
+            raise error from exc
         return self._check(status, text, resp_headers)
 
     async def close(self) -> None:

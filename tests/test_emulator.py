@@ -202,7 +202,12 @@ def test_milvus_import_lifecycle_loads_searchable_rows(vectorimport_emulator: Em
     progress = [p for _, p in history]
     assert progress == sorted(progress) and len(set(progress)) >= 6, history
     assert final["totalRows"] == final["importedRows"] == 30
-    assert [d["fileName"] for d in final["details"]] == ["batch/1.parquet", "batch/2.json", "batch/3.jsonl"]
+    # Milvus reports each file group as fmt.Sprintf("%v", paths)
+    assert [d["fileName"] for d in final["details"]] == [
+        "[batch/1.parquet]",
+        "[batch/2.json]",
+        "[batch/3.jsonl]",
+    ]
     assert all(d["state"] == "Completed" and d["progress"] == 100 for d in final["details"])
     assert final["details"][0]["totalRows"] == 20 and final["details"][0]["fileSize"] > 0
     assert count(emu) == 30
@@ -238,7 +243,7 @@ def test_numpy_folder_and_dynamic_fields(vectorimport_emulator: Emulator) -> Non
     )["jobId"]
     final, _ = wait_job(emu, job_id)
     assert final["state"] == "Completed", final["reason"]
-    assert final["importedRows"] == n and final["details"][0]["fileName"] == "np/0/"
+    assert final["importedRows"] == n and final["details"][0]["fileName"].startswith("[np/0/")
     got = ok(
         call(
             emu,
@@ -277,7 +282,7 @@ def test_bad_file_fails_job_names_file_and_loads_nothing(
     assert "bad.json" in final["reason"]
     for part in expected:
         assert part in final["reason"], final["reason"]
-    bad_detail = next(d for d in final["details"] if d["fileName"] == "bad.json")
+    bad_detail = next(d for d in final["details"] if d["fileName"] == "[bad.json]")
     assert bad_detail["state"] == "Failed" and "bad.json" in bad_detail["reason"]
     assert final["importedRows"] == 0
     assert count(emu) == 0, "a failed job must load nothing, not even its good files"
@@ -393,8 +398,9 @@ def test_zilliz_v2_folder_url_progress_and_paged_list(vectorimport_emulator: Emu
     final, seen = wait_job(emu, job_id, cluster=CLUSTER)
     assert {s for s, _ in seen} <= {"Pending", "Importing", "Completed"}
     assert final["state"] == "Completed" and final["progress"] == 100
-    assert [d["fileName"] for d in final["details"]] == ["set/part-1.parquet", "set/part-2.parquet"]
-    assert final["importedRows"] == 10 and count(emu) == 10
+    # Zilliz Cloud v2 reports basenames, and no top-level importedRows: totalRows = rows inserted
+    assert [d["fileName"] for d in final["details"]] == ["part-1.parquet", "part-2.parquet"]
+    assert "importedRows" not in final and final["totalRows"] == 10 and count(emu) == 10
     assert "should-not-leak" not in json.dumps(final)
     for _ in range(2):
         ok(
@@ -644,7 +650,7 @@ def test_import_into_partition(vectorimport_emulator: Emulator) -> None:
     body = {"collectionName": "docs", "partitionName": "p1", "files": [["p.parquet"]]}
     job_id = ok(call(emu, "/v2/vectordb/jobs/import/create", body))["jobId"]
     final, _ = wait_job(emu, job_id)
-    assert final["state"] == "Completed" and final["partitionName"] == "p1"
+    assert final["state"] == "Completed"
     stats = ok(
         call(emu, "/v2/vectordb/collections/get_stats", {"collectionName": "docs", "partitionNames": ["p1"]})
     )

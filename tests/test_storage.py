@@ -102,7 +102,8 @@ def test_presets_and_connection_fields() -> None:
 
     oss = StorageConfig.from_connection("ak", "sk", {"extra__vectorimport_s3__provider": "oss"})
     assert oss.effective_endpoint_url == "https://s3.oss-cn-hangzhou.aliyuncs.com"
-    assert oss.object_url("b", "k") == "s3://b/k"
+    # Zilliz Cloud (China) needs the https object URL of OSS: s3:// names no endpoint
+    assert oss.object_url("b", "k/1.parquet") == "https://b.oss-cn-hangzhou.aliyuncs.com/k/1.parquet"
     gcs = StorageConfig.from_connection("GOOGHMAC", "hmac-secret", {"provider": "gcs"})
     assert (gcs.effective_endpoint_url, gcs.effective_region) == ("https://storage.googleapis.com", "auto")
     assert gcs.object_url("b", "k") == "gs://b/k"

@@ -7,11 +7,15 @@ import json
 
 from tests.loopback import ScriptedService, ok, serve
 
+pytest_plugins = ["airflow_provider_vectorimport.emulator.pytest_plugin"]
+
 API_KEY = "sk-dagtest-secret-123"
 
 
 def test_deferrable_import_in_a_real_dag_run(load_dag, monkeypatch, tmp_path, capfd):
     svc = ScriptedService()
+    # a create first lists the collection's jobs (those are never this task's)
+    svc.script("POST", "/v2/vectordb/jobs/import/list", ok({"count": 0, "records": []}))
     server = serve(svc)
     try:
         svc.script("POST", "/v2/vectordb/jobs/import/create", ok({"jobId": "job-dag"}))
@@ -56,3 +60,25 @@ def test_deferrable_import_in_a_real_dag_run(load_dag, monkeypatch, tmp_path, ca
     assert create.body["objectUrls"][0][0].startswith("s3://bucket/manual__")
     assert API_KEY not in json.dumps(create.body)
     assert len(svc.calls("/v2/vectordb/jobs/import/getProgress")) >= 4
+
+
+def test_task_killed_after_create_is_retried_by_airflow_and_reattaches(
+    load_dag, vectorimport_emulator, monkeypatch, tmp_path
+):
+    """A real DAG run (dag.test, real task_state_store): try 1 creates the job and dies, Airflow
+    retries, try 2 reattaches; the emulator created one job and the collection holds the rows once."""
+    from tests.test_zilliz_fault_matrix import ROWS, jobs_created, row_count, settle, setup_cell
+
+    em = vectorimport_emulator
+    conn_id, name, key = setup_cell(em, monkeypatch, "milvus-nokey")
+    out = tmp_path / "summary.json"
+    monkeypatch.setenv("VECTORIMPORT_EO_CONN", conn_id)
+    monkeypatch.setenv("VECTORIMPORT_EO_COLLECTION", name)
+    monkeypatch.setenv("VECTORIMPORT_EO_KEY", key)
+    monkeypatch.setenv("VECTORIMPORT_DAGTEST_OUT", str(out))
+    run = load_dag("zilliz_exactly_once").test()
+    settle(em, name)
+    assert run.state == "success"
+    summary = json.loads(out.read_text())
+    assert summary["reattached"] is True and summary["state"] == "completed"
+    assert (jobs_created(em, name), row_count(em, name)) == (1, ROWS)

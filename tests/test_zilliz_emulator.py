@@ -161,9 +161,10 @@ def test_operator_retry_reattaches_where_the_key_is_ignored(vectorimport_emulato
         poll_interval=0.02,
         deferrable=False,
     )
+    store = Store()
     with pytest.raises(AirflowException, match="still"):
-        ZillizImportOperator(**op, timeout=0.001).execute(context(FakeTI(try_number=1), None))
-    summary = ZillizImportOperator(**op).execute(context(FakeTI(try_number=2), None))
+        ZillizImportOperator(**op, timeout=0.001).execute(context(FakeTI(try_number=1), store))
+    summary = ZillizImportOperator(**op).execute(context(FakeTI(try_number=2), store))
     assert summary["reattached"] is True and summary["imported_rows"] == 40
     assert sum(v for k, v in em.stats()["jobs_created"].items() if name in k) == 1
     assert row_count(em, name) == 40
@@ -248,8 +249,28 @@ def test_on_kill_aborts_the_milvus_job_and_nothing_stays_loaded(vectorimport_emu
     assert row_count(em, name) == 0
 
 
-def test_abort_is_milvus_only(vectorimport_emulator_env):
-    from airflow_provider_vectorimport.exceptions import ConfigurationError
+def test_abort_speaks_v2_for_zilliz_cloud_and_v1_refuses(vectorimport_emulator_env, monkeypatch):
+    """The vendor's Go SDK aborts Zilliz Cloud jobs through /v2/vectordb/jobs/import/abort; the v1
+    controller documents no cancel."""
+    from airflow_provider_vectorimport.exceptions import ConfigurationError, NotFoundError
 
+    em = vectorimport_emulator_env
+    name = make_collection(em)
+    put_parquet(em, f"{name}/p.parquet", 400)
+    em.set_pace(0.2)
+    hook = ZillizHook("zilliz_cloud_emulator")
+    job_id = hook.create_import_job(name, object_url=f"s3://{em.milvus_bucket}/{name}/p.parquet")
+    hook.abort_import_job(job_id)
+    job = wait(hook, job_id)
+    assert job.state is JobState.FAILED and "abort" in (job.reason or "")
+    with pytest.raises(NotFoundError, match=r"90144|No jobId"):
+        hook.abort_import_job("job-unknown")
+    v1 = {
+        "conn_type": "zilliz",
+        "host": em.url,
+        "password": em.api_key,
+        "extra": {"api_flavour": "v1", "cluster_id": em.cluster_id},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_ZILLIZ_V1_ABORT", json.dumps(v1))
     with pytest.raises(ConfigurationError, match="no documented way to cancel"):
-        ZillizHook("zilliz_cloud_emulator").abort_import_job("job-x")
+        ZillizHook("zilliz_v1_abort").abort_import_job("job-x")

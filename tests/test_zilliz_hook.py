@@ -31,6 +31,9 @@ API_KEY = "sk-test-0123456789abcdef"
 @pytest.fixture
 def service():
     svc = ScriptedService()
+    # the job list a create consults first (jobs already there are never this task's)
+    svc.script("POST", "/v2/vectordb/jobs/import/list", ok({"count": 0, "records": []}))
+    svc.script("GET", "/v1/vector/collections/import/list", ok({"count": 0, "tasks": []}, code=200))
     server = serve(svc)
     svc.url = server.url
     yield svc
@@ -130,6 +133,7 @@ def test_v2_progress_and_list(monkeypatch, service):
         "clusterId": "in01-abc",
         "pageSize": 10,
         "currentPage": 1,
+        "collectionName": "medium_articles",  # as pymilvus list_import_jobs sends it to Zilliz
     }
 
 

@@ -13,6 +13,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 
 from airflow_provider_vectorimport.exceptions import ConfigurationError, JobFailedError
+from airflow_provider_vectorimport.hooks.zilliz import AmbiguousJobError
 from airflow_provider_vectorimport.operators.zilliz import ZillizImportOperator
 from airflow_provider_vectorimport.sensors.zilliz import ZillizImportJobSensor
 from airflow_provider_vectorimport.utils import idempotency_key
@@ -33,9 +34,16 @@ def job(state: str, pct: int, rows: int = 1000, **extra) -> Any:
             "collectionName": "articles",
             "state": state,
             "progress": pct,
-            "importedRows": rows * pct // 100,
-            "totalRows": rows,
-            "details": [{"fileName": "data/part-0.parquet", "state": state, "progress": pct}],
+            "totalRows": rows * pct // 100,  # v2: rows this job inserted
+            "details": [
+                {
+                    "fileName": "part-0.parquet",  # v2 reports the basename
+                    "state": state,
+                    "progress": pct,
+                    "importedRows": rows * pct // 100,
+                    "totalRows": rows,
+                }
+            ],
             **extra,
         }
     )
@@ -44,6 +52,9 @@ def job(state: str, pct: int, rows: int = 1000, **extra) -> Any:
 @pytest.fixture
 def service(monkeypatch):
     svc = ScriptedService()
+    # the job list a create consults first (jobs already there are never this task's)
+    svc.script("POST", "/v2/vectordb/jobs/import/list", ok({"count": 0, "records": []}))
+    svc.script("GET", "/v1/vector/collections/import/list", ok({"count": 0, "tasks": []}, code=200))
     server = serve(svc)
     conn = {
         "conn_type": "zilliz",
@@ -70,7 +81,7 @@ def test_polling_path_returns_summary(service):
     ctx = context(ti, Store())
     summary = operator().execute(ctx)
     assert summary["state"] == "completed" and summary["imported_rows"] == 1000
-    assert summary["files"][0]["name"] == "data/part-0.parquet"
+    assert summary["files"][0]["name"] == "part-0.parquet"
     assert ti.xcoms["job_id"] == "job-1" and "in01-op" in ti.xcoms["console_url"]
     (create,) = service.calls(CREATE)
     assert create.headers["idempotency-key"] == idempotency_key(ctx, "articles", None, None, None, URL)
@@ -145,34 +156,32 @@ def test_retry_reattaches_via_task_state(service):
     store = Store()
     with pytest.raises(AirflowException, match="still running"):
         operator(timeout=0.01).execute(context(FakeTI(try_number=1), store))
-    assert store["zilliz_import_job_id"] == "job-1"
+    assert store["zilliz_import_job_id"]["job_id"] == "job-1"
     summary = operator().execute(context(FakeTI(try_number=2), store))
     assert summary["job_id"] == "job-1" and summary["reattached"] is True
     assert len(service.calls(CREATE)) == 1  # no duplicate import
 
 
-def test_retry_without_task_state_finds_the_job_by_files(service):
+def test_retry_without_task_state_never_adopts_an_unprovable_job(service):
+    """Without task state nothing proves that a job reading the same files is this task's (it may
+    be yesterday's, or another DAG's): fail naming it, and import again only with resubmit=True."""
     service.script("POST", CREATE, ok({"jobId": "job-1"}))
     service.script("POST", PROGRESS, job("Importing", 30))
+    with pytest.raises(AirflowException, match="still running"):
+        operator(timeout=0.01).execute(context(FakeTI(try_number=1), None))
     service.script(
         "POST",
         LIST,
-        ok(
-            {
-                "count": 2,
-                "records": [
-                    {"collectionName": "articles", "jobId": "job-0", "state": "Completed"},
-                    {"collectionName": "articles", "jobId": "job-1", "state": "Importing"},
-                ],
-            }
-        ),
+        ok({"count": 1, "records": [{"collectionName": "articles", "jobId": "job-1", "state": "Importing"}]}),
     )
-    with pytest.raises(AirflowException, match="still running"):
-        operator(timeout=0.01).execute(context(FakeTI(try_number=1), None))
-    service.script("POST", PROGRESS, job("Importing", 70), job("Completed", 100))
-    summary = operator().execute(context(FakeTI(try_number=2), None))
-    assert summary["job_id"] == "job-1" and summary["reattached"] is True
+    with pytest.raises(AmbiguousJobError, match="job-1") as err:
+        operator().execute(context(FakeTI(try_number=2), None))
+    assert err.value.job_ids == ["job-1"] and "resubmit=True" in str(err.value)
     assert len(service.calls(CREATE)) == 1
+    service.script("POST", CREATE, ok({"jobId": "job-2"}))
+    service.script("POST", PROGRESS, job("Completed", 100))
+    summary = operator(resubmit=True).execute(context(FakeTI(try_number=3), None))
+    assert summary["reattached"] is False and len(service.calls(CREATE)) == 2
 
 
 def test_retry_after_failed_job_creates_a_new_one(service):
@@ -185,7 +194,7 @@ def test_retry_after_failed_job_creates_a_new_one(service):
     )
     store = Store(zilliz_import_job_id="job-1")
     summary = operator().execute(context(FakeTI(try_number=2), store))
-    assert len(service.calls(CREATE)) == 1 and store["zilliz_import_job_id"] == "job-2"
+    assert len(service.calls(CREATE)) == 1 and store["zilliz_import_job_id"]["job_id"] == "job-2"
     assert summary["reattached"] is False
 
 

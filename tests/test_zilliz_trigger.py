@@ -25,8 +25,9 @@ def progress(state: str, pct: int, **extra):
             "collectionName": "c",
             "state": state,
             "progress": pct,
-            "importedRows": pct * 10,
-            "totalRows": 1000,
+            # Zilliz Cloud v2 shape: top-level totalRows = rows inserted, per-file rows in details
+            "totalRows": pct * 10,
+            "details": [{"fileName": "1.parquet", "importedRows": pct * 10, "totalRows": 1000}],
             **extra,
         }
     )
@@ -35,6 +36,9 @@ def progress(state: str, pct: int, **extra):
 @pytest.fixture
 def service(monkeypatch):
     svc = ScriptedService()
+    # the job list a create consults first (jobs already there are never this task's)
+    svc.script("POST", "/v2/vectordb/jobs/import/list", ok({"count": 0, "records": []}))
+    svc.script("GET", "/v1/vector/collections/import/list", ok({"count": 0, "tasks": []}, code=200))
     server = serve(svc)
     conn = {
         "conn_type": "zilliz",

@@ -44,6 +44,7 @@ class Job:
     partition: str
     groups: list[tuple[str, list[str]]]  # (bucket, keys) per request group
     cluster_id: str = ""
+    idempotency_key: str | None = None
     state: str = "Pending"
     progress: int = 0
     imported_rows: int = 0
@@ -55,6 +56,11 @@ class Job:
     fail_at_percent: float | None = None
     #: set by ``abort`` (Milvus /jobs/import/abort): the worker rolls back and fails the job
     abort_requested: bool = False
+    #: rows whose primary key was already in the collection (Milvus keeps both copies)
+    duplicate_rows: int = 0
+    #: Milvus ``options.auto_commit=false``: the job stops at Uncommitted until ``commit``
+    auto_commit: bool = True
+    commit_requested: bool = False
     created_at: float = field(default_factory=time.monotonic)
     #: every (state, progress) the job went through, in order
     history: list[tuple[str, int]] = field(default_factory=lambda: [("Pending", 0)])
@@ -94,6 +100,13 @@ class JobEngine:
         self._seq = itertools.count(1)
         self._epoch = 0
         self.jobs_created: Counter[str] = Counter()
+        #: jobs created per Idempotency-Key sent (whether or not the key was honoured)
+        self.jobs_by_key: Counter[str] = Counter()
+        #: Milvus >= 2.6.24 deduplicates creates by Idempotency-Key; False = an older Milvus
+        self.honour_idempotency_key = True
+        #: rows imported again under a primary key already present, per (db, collection): Milvus
+        #: keeps duplicate primary keys across imports, Milvus Lite would overwrite them
+        self.duplicate_rows: Counter[tuple[str, str]] = Counter()
         self._stopping = threading.Event()
         #: set when the current epoch ends (reset/stop), waking sleeping workers at once
         self._epoch_over = threading.Event()
@@ -116,11 +129,14 @@ class JobEngine:
         groups: list[tuple[str, list[str]]],
         cluster_id: str = "",
         idempotency_key: str | None = None,
+        honour_key: bool = True,
+        auto_commit: bool = True,
     ) -> tuple[Job, bool]:
         """Register and start a job. Returns ``(job, created)``; ``created`` is False when the
-        idempotency key (collection-scoped) names a job created in the last 24 h."""
+        idempotency key (collection-scoped) names a job created in the last 24 h and keys are
+        honoured (``honour_idempotency_key``; only Milvus honours them, the caller decides)."""
         with self._lock:
-            if idempotency_key:
+            if idempotency_key and honour_key and self.honour_idempotency_key:
                 ikey = (db or "default", collection, idempotency_key)
                 hit = self._idempotency.get(ikey)
                 if hit and time.monotonic() - hit[1] < IDEMPOTENCY_TTL_SECONDS and hit[0] in self._jobs:
@@ -133,11 +149,15 @@ class JobEngine:
                 partition=partition,
                 groups=groups,
                 cluster_id=cluster_id,
+                idempotency_key=idempotency_key,
                 fail_at_percent=self.fail_job_at_percent,
+                auto_commit=auto_commit,
             )
             self._jobs[job.job_id] = job
             self.jobs_created[collection] += 1
             if idempotency_key:
+                self.jobs_by_key[idempotency_key] += 1
+            if idempotency_key and honour_key:
                 self._idempotency[(db or "default", collection, idempotency_key)] = (
                     job.job_id,
                     time.monotonic(),
@@ -177,6 +197,14 @@ class JobEngine:
                 job.abort_requested = True
             return job
 
+    def commit(self, job_id: str) -> Job | None:
+        """Milvus ``/jobs/import/commit``: let an Uncommitted job finish."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                job.commit_requested = True
+            return job
+
     def state_counts(self) -> dict[str, int]:
         with self._lock:
             return dict(Counter(j.state for j in self._jobs.values()))
@@ -196,7 +224,58 @@ class JobEngine:
             self._jobs.clear()
             self._idempotency.clear()
             self.jobs_created.clear()
+            self.jobs_by_key.clear()
+            self.duplicate_rows.clear()
+            self.honour_idempotency_key = True
             self.fail_job_at_percent = None
+
+    def extra_rows(self, db: str | None, collection: str) -> int:
+        """Rows the collection holds twice (see ``duplicate_rows``): add to Milvus Lite's count."""
+        with self._lock:
+            return self.duplicate_rows[(db or "default", collection)]
+
+    def forget_collection(self, db: str | None, collection: str) -> None:
+        with self._lock:
+            self.duplicate_rows.pop((db or "default", collection), None)
+
+    def _existing_keys(self, job: Job, batch: list[dict[str, Any]]) -> set[Any]:
+        """Primary keys of ``batch`` already in the collection (none for autoId collections)."""
+        import json
+
+        schema = self.collections.describe(job.db, job.collection)
+        pk = schema.primary
+        if pk.auto_id:
+            return set()
+        keys = [row[pk.name] for row in batch if pk.name in row]
+        if not keys:
+            return set()
+        found = self.collections.query(
+            job.db,
+            job.collection,
+            filter=f"{pk.name} in {json.dumps(keys)}",
+            output_fields=[pk.name],
+            limit=min(16384, len(keys)),
+        )
+        return {r[pk.name] for r in found}
+
+    def _insert(self, job: Job, batch: list[dict[str, Any]], inserted_ids: list[Any]) -> None:
+        """Insert one batch; a row whose key is already there counts as a duplicate (Milvus keeps
+        both), and only the new keys are removed again on a roll back."""
+        existing = self._existing_keys(job, batch)
+        ids = self.collections.insert(job.db, job.collection, batch, job.partition)
+        dups = sum(1 for i in ids if i in existing)
+        inserted_ids.extend(i for i in ids if i not in existing)
+        if dups:
+            with self._lock:
+                job.duplicate_rows += dups
+                self.duplicate_rows[(job.db, job.collection)] += dups
+
+    def _roll_back(self, job: Job, inserted_ids: list[Any]) -> None:
+        self.collections.delete_ids(job.db, job.collection, inserted_ids)
+        with self._lock:
+            if job.duplicate_rows:
+                self.duplicate_rows[(job.db, job.collection)] -= job.duplicate_rows
+                job.duplicate_rows = 0
 
     def stop(self) -> None:
         self._stopping.set()
@@ -281,12 +360,12 @@ class JobEngine:
 
         def injected(progress: float, unit: FileUnit | None = None) -> bool:
             if job.abort_requested:
-                self.collections.delete_ids(job.db, job.collection, inserted_ids)
+                self._roll_back(job, inserted_ids)
                 self._fail(job, epoch, "aborted by request")
                 return True
             if job.fail_at_percent is None or progress < job.fail_at_percent:
                 return False
-            self.collections.delete_ids(job.db, job.collection, inserted_ids)
+            self._roll_back(job, inserted_ids)
             what = f"failed to import file {unit.name}: " if unit else ""
             if unit:
                 unit.state, unit.reason = "Failed", f"injected failure at {job.fail_at_percent:g}%"
@@ -304,19 +383,19 @@ class JobEngine:
                     if injected(progress, unit):
                         return
                     if not self._alive(epoch):
-                        self.collections.delete_ids(job.db, job.collection, inserted_ids)
+                        self._roll_back(job, inserted_ids)
                         return
-                    inserted_ids.extend(self.collections.insert(job.db, job.collection, batch, job.partition))
+                    self._insert(job, batch, inserted_ids)
                     done += len(batch)
                     unit.imported_rows += len(batch)
                     self._set(job, epoch, imported_rows=done, progress=progress)
                     if not self._sleep(epoch):
-                        self.collections.delete_ids(job.db, job.collection, inserted_ids)
+                        self._roll_back(job, inserted_ids)
                         return
                 unit.state = "Completed"
                 unit.rows = []
         except Exception as exc:
-            self.collections.delete_ids(job.db, job.collection, inserted_ids)
+            self._roll_back(job, inserted_ids)
             return self._fail(job, epoch, f"failed to insert rows: {type(exc).__name__}: {exc}")
         if milvus:
             for state, progress in (("Sorting", 85), ("IndexBuilding", 90)):
@@ -324,10 +403,22 @@ class JobEngine:
                     return
                 self._set(job, epoch, state=state, progress=progress)
                 if not self._sleep(epoch):
-                    self.collections.delete_ids(job.db, job.collection, inserted_ids)
+                    self._roll_back(job, inserted_ids)
                     return
         if injected(100):
             return
+        if not job.auto_commit:  # Milvus 2PC: wait for /jobs/import/commit
+            self._set(job, epoch, state="Uncommitted", progress=99)
+            while not job.commit_requested:
+                if not self._sleep(epoch) or job.abort_requested:
+                    self._roll_back(job, inserted_ids)
+                    if job.abort_requested:
+                        self._fail(job, epoch, "aborted by request")
+                    return
+            self._set(job, epoch, state="Committing", progress=99)
+            if not self._sleep(epoch):
+                self._roll_back(job, inserted_ids)
+                return
         for unit in units:
             unit.state = "Completed"
         self._set(job, epoch, state="Completed", progress=100, complete_time=_now_iso())

@@ -308,6 +308,7 @@ class Emulator:
         engine = self.engine
         return {
             "jobs_created": dict(engine.jobs_created) if engine else {},
+            "jobs_created_by_key": dict(getattr(engine, "jobs_by_key", {}) or {}) if engine else {},
             "jobs_by_state": engine.state_counts() if engine else {},
             "requests": sum(self.faults.requests.values()),
             "requests_by_path": dict(self.faults.requests),

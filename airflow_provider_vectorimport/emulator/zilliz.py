@@ -83,6 +83,7 @@ class ZillizMilvusService:
             "/v2/vectordb/jobs/import/get_progress": self._v2_progress,
             "/v2/vectordb/jobs/import/describe": self._v2_progress,
             "/v2/vectordb/jobs/import/abort": self._abort,
+            "/v2/vectordb/jobs/import/commit": self._commit,
             "/v2/vectordb/jobs/import/list": self._v2_list,
             "/v1/vector/collections/import": self._v1_create,
             "/v1/vector/collections/import/create": self._v1_create,
@@ -234,8 +235,14 @@ class ZillizMilvusService:
                 urls = [[params["objectUrl"]]]
             if not urls:
                 raise _Err(code, "missing required parameter: objectUrl or objectUrls")
+            if isinstance(urls, list):
+                for i, group in enumerate(urls):
+                    if isinstance(group, list) and len(group) > 1:
+                        raise _Err(code, f"objectUrls[{i}]: a sub-list holds a single object url")
+            if bool(params.get("projectId")) != bool(params.get("regionId")):
+                raise _Err(code, "projectId must be specified together with regionId")
             groups = self._groups_from_urls(urls, code)
-            idem = None  # Zilliz Cloud ignores Idempotency-Key
+            honour = False  # Zilliz Cloud ignores Idempotency-Key
         else:
             files = params.get("files")
             if not isinstance(files, list) or not files:
@@ -258,13 +265,22 @@ class ZillizMilvusService:
                             bucket, k = parse_object_url(k, endpoint_hosts=hosts)
                         except ValueError as exc:
                             raise _Err(code, f"files[{i}]: {exc}") from exc
+                        if bucket != self.milvus_bucket:
+                            raise _Err(
+                                code,
+                                f"files[{i}]: bucket {bucket!r} is not the Milvus bucket; files are "
+                                "paths inside the bucket Milvus is configured with",
+                            )
                     keys.append(k.lstrip("/"))
                 groups.append((bucket, keys))
-            idem = request.header("idempotency-key")
-            if idem is not None and (
-                len(idem.encode()) > 256 or not idem.isascii() or not idem.isprintable()
-            ):
-                raise _Err(code, "Idempotency-Key must be printable ASCII of at most 256 bytes")
+            honour = self.engine.honour_idempotency_key
+        idem = request.header("idempotency-key")
+        if (
+            honour
+            and idem is not None
+            and (len(idem.encode()) > 256 or not idem.isascii() or not idem.isprintable())
+        ):
+            raise _Err(code, "Idempotency-Key must be printable ASCII of at most 256 bytes")
         self._check_target(db, collection, partition)
         job, _created = self.engine.create(
             flavour="zilliz" if zilliz else "milvus",
@@ -274,6 +290,9 @@ class ZillizMilvusService:
             groups=groups,
             cluster_id=str(params.get("clusterId") or ""),
             idempotency_key=idem or None,
+            honour_key=honour,
+            auto_commit=zilliz
+            or str((params.get("options") or {}).get("auto_commit", "true")).lower() != "false",
         )
         return {"jobId": job.job_id}
 
@@ -289,13 +308,28 @@ class ZillizMilvusService:
         return job
 
     def _abort(self, request: Request, params: dict[str, Any]) -> dict[str, Any]:
-        """Milvus only: stop a running import; what it inserted is removed."""
-        if params.get("clusterId"):
-            raise _Err(ZILLIZ_BAD_PARAM, "import jobs cannot be aborted through the Zilliz Cloud API")
-        job = self._job(params, False)
+        """Stop a running import; what it inserted is removed. Milvus ``{jobId}``; Zilliz Cloud
+        ``{clusterId, jobId}`` (the vendor's Go SDK aborts Cloud jobs through this endpoint)."""
+        zilliz = self._is_zilliz(params)
+        if zilliz:
+            self._check_cluster(params)
+        job = self._job(params, zilliz)
         if job.state in ("Completed", "Failed"):
-            raise _Err(MILVUS_PARAM, f"import job {job.job_id} is already {job.state}, cannot abort")
+            raise _Err(
+                ZILLIZ_BAD_PARAM if zilliz else MILVUS_PARAM,
+                f"import job {job.job_id} is already {job.state}, cannot abort",
+            )
         self.engine.abort(job.job_id)
+        return {}
+
+    def _commit(self, request: Request, params: dict[str, Any]) -> dict[str, Any]:
+        """Milvus only: commit a job created with ``options.auto_commit=false`` once Uncommitted."""
+        if self._is_zilliz(params):
+            raise _Err(ZILLIZ_BAD_PARAM, "import jobs are committed automatically on Zilliz Cloud")
+        job = self._job(params, False)
+        if job.state != "Uncommitted":
+            raise _Err(MILVUS_PARAM, f"import job {job.job_id} is {job.state}, not Uncommitted")
+        self.engine.commit(job.job_id)
         return {}
 
     @staticmethod
@@ -304,14 +338,36 @@ class ZillizMilvusService:
             return 100
         return int(unit.imported_rows * 100 / unit.total_rows) if unit.total_rows else 0
 
+    @staticmethod
+    def _file_name(unit: Any, style: str) -> str:
+        """``fileName`` as each service reports it: Milvus ``fmt.Sprintf("%v", paths)`` ->
+        ``[a/1.parquet]``; Zilliz Cloud v2 the basename (``medium_articles_2020_dpr.json``);
+        Zilliz Cloud v1 the object path (``1af78216-.../1.parquet``)."""
+        if style == "milvus":
+            return "[" + " ".join(unit.keys) + "]"
+        if style == "v2":
+            return unit.name.rstrip("/").rsplit("/", 1)[-1]
+        return unit.name
+
+    def _job_file_name(self, job: Job, style: str) -> str:
+        if job.units:
+            return ",".join(self._file_name(u, style) for u in job.units)
+        keys = [k for _, group in job.groups for k in group]
+        if style == "v2":
+            return ",".join(k.rstrip("/").rsplit("/", 1)[-1] for k in keys)
+        return ",".join(keys)
+
     def _render(self, job: Job, zilliz: bool) -> dict[str, Any]:
+        """Only the documented fields: Zilliz Cloud v2 getProgress (no top-level ``importedRows``;
+        ``totalRows`` = rows this job inserted), Milvus describe (pymilvus get_import_progress)."""
         state = _zilliz_state(job.state) if zilliz else job.state
+        style = "v2" if zilliz else "milvus"
         details = []
         for unit in job.units:
             unit_state = _zilliz_state(unit.state) if zilliz else unit.state
             details.append(
                 {
-                    "fileName": unit.name,
+                    "fileName": self._file_name(unit, style),
                     "fileSize": unit.size,
                     "state": unit_state,
                     "progress": self._unit_progress(unit),
@@ -321,20 +377,30 @@ class ZillizMilvusService:
                     "totalRows": unit.total_rows,
                 }
             )
+        imported = job.imported_rows if job.state != "Failed" else 0
+        if zilliz:
+            return {
+                "jobId": job.job_id,
+                "collectionName": job.collection,
+                "fileName": self._job_file_name(job, style),
+                "fileSize": job.file_size,
+                "state": state,
+                "progress": job.progress,
+                "completeTime": job.complete_time or "",
+                "reason": job.reason,
+                "totalRows": imported,
+                "details": details,
+            }
         return {
             "jobId": job.job_id,
             "collectionName": job.collection,
-            "dbName": job.db,
-            "partitionName": job.partition,
-            "fileName": job.file_name,
             "fileSize": job.file_size,
             "state": state,
             "progress": job.progress,
-            "createTime": job.create_time,
             "completeTime": job.complete_time or "",
             "reason": job.reason,
+            "importedRows": imported,
             "totalRows": job.total_rows,
-            "importedRows": job.imported_rows,
             "details": details,
         }
 
@@ -395,7 +461,7 @@ class ZillizMilvusService:
 
         def unit_dict(unit: Any) -> dict[str, Any]:
             return {
-                "fileName": unit.name,
+                "fileName": self._file_name(unit, "v1"),
                 "fileSize": unit.size,
                 "readyPercentage": round(self._unit_progress(unit) / 100, 4),
                 "completeTime": None if running else job.complete_time,
@@ -404,7 +470,7 @@ class ZillizMilvusService:
 
         return {
             "collectionName": job.collection,
-            "fileName": job.file_name,
+            "fileName": self._job_file_name(job, "v1"),
             "fileSize": job.file_size,
             "readyPercentage": round(job.progress / 100, 4),
             "completeTime": None if running else job.complete_time,
@@ -460,6 +526,7 @@ class ZillizMilvusService:
             self.collections.drop(self._db(request, params), name)
         except CollectionNotFound:
             pass  # Milvus drops idempotently
+        self.engine.forget_collection(self._db(request, params), name)
         return {}
 
     def _coll_has(self, request: Request, params: dict[str, Any]) -> dict[str, Any]:
@@ -469,7 +536,11 @@ class ZillizMilvusService:
     def _coll_stats(self, request: Request, params: dict[str, Any]) -> dict[str, Any]:
         name = self._str(params, "collectionName", MILVUS_PARAM)
         db = self._db(request, params)
-        return {"rowCount": self.collections.count(db, name, partitions=self._partitions(params))}
+        partitions = self._partitions(params)
+        count = self.collections.count(db, name, partitions=partitions)
+        if not partitions:  # rows imported twice count twice, as on Milvus
+            count += self.engine.extra_rows(db, name)
+        return {"rowCount": count}
 
     # ---- partitions -------------------------------------------------------------------------------
     def _part_create(self, request: Request, params: dict[str, Any]) -> dict[str, Any]:
@@ -553,6 +624,12 @@ class ZillizMilvusService:
     def _query(self, request: Request, params: dict[str, Any]) -> list[dict[str, Any]]:
         name = self._str(params, "collectionName", MILVUS_PARAM)
         db = self._db(request, params)
+        fields = self._fields(params)
+        if fields and [f.strip() for f in fields] == ["count(*)"] and not params.get("filter"):
+            count = self.collections.count(db, name, partitions=self._partitions(params))
+            if not self._partitions(params):
+                count += self.engine.extra_rows(db, name)
+            return [{"count(*)": count}]
         try:
             return self.collections.query(
                 db,

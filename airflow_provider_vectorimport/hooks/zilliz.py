@@ -6,7 +6,11 @@ differs between the sync (``requests``) and async (``aiohttp``, for triggers) ca
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+import re
+import time
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -21,10 +25,18 @@ from airflow_provider_vectorimport.exceptions import (
     PermissionDeniedError,
     RetryableServiceError,
     ServiceError,
+    TransportError,
 )
-from airflow_provider_vectorimport.http import AsyncHttpClient, HttpClient, RetryPolicy
+from airflow_provider_vectorimport.http import (
+    AsyncHttpClient,
+    HttpClient,
+    RetryPolicy,
+    request_not_processed,
+)
 from airflow_provider_vectorimport.models import FileDetail, ImportJob, JobState, parse_progress, to_int
 from airflow_provider_vectorimport.utils import mask_secrets, normalize_file_groups
+
+log = logging.getLogger(__name__)
 
 FLAVOURS = ("v2", "v1", "milvus")
 
@@ -48,6 +60,9 @@ _STATE_MAP = {
     "importcompleted": JobState.COMPLETED,
     "failed": JobState.FAILED,
     "importfailed": JobState.FAILED,
+    # Milvus with options auto_commit=false: the job waits for /jobs/import/commit
+    "uncommitted": JobState.NEEDS_CONFIRMATION,
+    "committing": JobState.RUNNING,
 }
 
 
@@ -58,9 +73,17 @@ def map_state(raw: Any) -> JobState:
     return _STATE_MAP.get(str(raw).replace("_", "").replace(" ", "").lower(), JobState.RUNNING)
 
 
-def check_zilliz_response(status: int, body: Any, headers: Mapping[str, str]) -> Any:
-    """The body ``code`` is authoritative: 0 or 200 is success, anything else is an error (even
-    with HTTP 200). Returns ``data``."""
+def _success_codes(flavour: str | None) -> frozenset[int]:
+    """Body codes meaning success. Zilliz v1 documents 200 (seeds 000/003) and 0 (seed 002);
+    Zilliz v2 and Milvus document 0 only: on Milvus, 200 is ``ErrPartitionNotFound``."""
+    return frozenset({0, 200}) if flavour in (None, "v1") else frozenset({0})
+
+
+def check_zilliz_response(
+    status: int, body: Any, headers: Mapping[str, str], *, flavour: str | None = None
+) -> Any:
+    """The body ``code`` is authoritative (errors often come with HTTP 200). Success is 0 (and
+    200 for the v1 controller only, or for ``flavour=None``). Returns ``data``."""
     if not isinstance(body, dict):
         raise ServiceError(f"unexpected response body: {body!r:.200}", service="zilliz", http_status=status)
     code = body.get("code")
@@ -68,11 +91,21 @@ def check_zilliz_response(status: int, body: Any, headers: Mapping[str, str]) ->
         code_int = int(code) if code is not None else (0 if status < 400 else status)
     except (TypeError, ValueError):
         code_int = -1
-    if code_int in (0, 200) and status < 400:
+    if code_int in _success_codes(flavour) and status < 400:
         return body.get("data")
+    if (
+        flavour == "milvus"
+        and code_int == 200
+        and status < 400
+        and "data" in body
+        and not body.get("message")
+    ):
+        return body.get("data")  # older Milvus answered success as {code: 200, data: {jobID}}
     message = str(body.get("message") or body.get("msg") or body.get("reason") or f"HTTP {status}")
     kwargs: dict[str, Any] = dict(
-        service="zilliz", code=code if code is not None else status, http_status=status
+        service="zilliz" if flavour != "milvus" else "milvus",
+        code=code if code is not None else status,
+        http_status=status,
     )
     kwargs["payload"] = body
     lowered = message.lower()
@@ -82,9 +115,24 @@ def check_zilliz_response(status: int, body: Any, headers: Mapping[str, str]) ->
         raise PermissionDeniedError(message, **kwargs)
     if code_int in _RETRYABLE_CODES or "rate limit" in lowered:
         raise RetryableServiceError(message, **kwargs)
-    if code_int in _NOT_FOUND_CODES or status == 404 or "not found" in lowered or "not exist" in lowered:
+    if (
+        code_int in _NOT_FOUND_CODES
+        or (flavour == "milvus" and code_int == 200)
+        or status == 404
+        or "not found" in lowered
+        or "not exist" in lowered
+    ):
         raise NotFoundError(message, **kwargs)
     raise InvalidRequestError(message, **kwargs)
+
+
+def make_checker(flavour: str) -> Any:
+    """The response checker of one flavour (what the HTTP core calls)."""
+
+    def checker(status: int, body: Any, headers: Mapping[str, str]) -> Any:
+        return check_zilliz_response(status, body, headers, flavour=flavour)
+
+    return checker
 
 
 @dataclass(frozen=True)
@@ -97,9 +145,14 @@ class ZillizConfig:
     cluster_id: str | None = None
     db_name: str | None = None
     project_id: str | None = None
+    region_id: str | None = None
     storage_conn_id: str | None = None
     china: bool = False
     console_url_template: str | None = None
+    console_project_id: str | None = None
+    milvus_bucket: str | None = None
+    #: Milvus >= 2.6.24 deduplicates creates by ``Idempotency-Key``: then a create is simply resent
+    idempotency_supported: bool = False
     policy: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
@@ -151,23 +204,41 @@ def config_from_connection(conn: Any, extra: Mapping[str, Any]) -> ZillizConfig:
             "(e.g. http://milvus:19530)"
         )
     password = conn.password or ""
-    token = f"{conn.login}:{password}" if conn.login else password
+    # v2 takes an API key only ("The authentication token should be an API key"); v1 and Milvus
+    # also accept "username:password".
+    token = f"{conn.login}:{password}" if conn.login and flavour != "v2" else password
     if not token:
         raise ConfigurationError(f"connection {conn.conn_id!r}: no API key / token (password) set")
     mask_secrets(token, password)
     cluster_id = _extra(extra, "cluster_id")
     if flavour in ("v1", "v2") and not cluster_id:
         raise ConfigurationError(f"connection {conn.conn_id!r}: the {flavour} API needs a cluster_id")
+    project_id, region_id = _extra(extra, "project_id"), _extra(extra, "region_id")
+    if (project_id or region_id) and flavour != "v2":
+        raise ConfigurationError(
+            f"connection {conn.conn_id!r}: project_id/region_id are Zilliz Cloud v2 create options"
+        )
+    if bool(project_id) != bool(region_id):
+        raise ConfigurationError(
+            f"connection {conn.conn_id!r}: project_id and region_id must be set together "
+            f"(got {'project_id' if project_id else 'region_id'} only); for the console link "
+            "use the console_project_id extra"
+        )
     return ZillizConfig(
         flavour=flavour,
         base_url=base_url,
         token=token,
         cluster_id=cluster_id,
         db_name=_extra(extra, "db_name"),
-        project_id=_extra(extra, "project_id"),
+        project_id=project_id,
+        region_id=region_id,
         storage_conn_id=_extra(extra, "storage_conn_id"),
         china=china,
         console_url_template=_extra(extra, "console_url_template"),
+        console_project_id=_extra(extra, "console_project_id"),
+        milvus_bucket=_extra(extra, "milvus_bucket"),
+        idempotency_supported=flavour == "milvus"
+        and _truthy(_extra(extra, "idempotency_key_supported", False)),
         policy=RetryPolicy.from_extra(extra),
     )
 
@@ -182,6 +253,48 @@ class ApiCall:
 
 
 # ----------------------------------------------------------------------------- request building
+
+
+def split_object_url(url: str) -> tuple[str | None, str]:
+    """``(bucket, key)`` of an object URL (``s3://b/k``, ``gs://b/k``, virtual-hosted or path-style
+    https); ``(None, path)`` for a plain path."""
+    if "://" not in url:
+        return None, url.lstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return parts.netloc or None, parts.path.lstrip("/")
+    host = parts.hostname or ""
+    path = parts.path.lstrip("/")
+    for marker in (".s3.", ".s3-", ".oss-", ".cos.", ".tos-s3-", ".storage.googleapis."):
+        index = host.find(marker)
+        if index > 0:
+            return host[:index], path
+    bucket, _, key = path.partition("/")
+    return bucket or None, key
+
+
+def milvus_file_groups(
+    groups: list[list[str]], *, milvus_bucket: str | None, argument: str = "files"
+) -> list[list[str]]:
+    """Milvus reads ``files`` from its own bucket: paths pass as they are; an object URL is accepted
+    only for that bucket (the ``milvus_bucket`` extra) and sent as its key. A foreign bucket is a
+    ConfigurationError naming the argument, before any request."""
+    out: list[list[str]] = []
+    for i, group in enumerate(groups):
+        keys = []
+        for j, name in enumerate(group):
+            if "://" in name:
+                bucket, key = split_object_url(name)
+                if not milvus_bucket or bucket != milvus_bucket:
+                    raise ConfigurationError(
+                        f"{argument}[{i}][{j}] = {name!r}: Milvus imports only files inside its own "
+                        f"bucket ({milvus_bucket or 'set the milvus_bucket connection extra to name it'}); "
+                        "copy the object there, or pass its key"
+                    )
+                name = key
+            keys.append(name)
+        out.append(keys)
+    return out
 
 
 def build_create_call(
@@ -213,7 +326,12 @@ def build_create_call(
         headers["Idempotency-Key"] = idempotency_key
     creds = {k: v for k, v in (storage_credentials or {}).items() if v}
     if config.flavour == "milvus":
-        groups = normalize_file_groups(files) if files else normalize_file_groups(object_urls or [object_url])
+        arg = "files" if files else ("object_urls" if object_urls else "object_url")
+        groups = milvus_file_groups(
+            normalize_file_groups(files) if files else normalize_file_groups(object_urls or [object_url]),
+            milvus_bucket=config.milvus_bucket,
+            argument=arg,
+        )
         if not groups:
             raise ConfigurationError("files is empty")
         if len(groups) > 1024:
@@ -236,6 +354,11 @@ def build_create_call(
             "(use the 'milvus' api_flavour for a Milvus cluster endpoint)"
         )
     if config.flavour == "v1":
+        if creds.get("session_token"):
+            raise ConfigurationError(
+                "the Zilliz Cloud v1 import API has no token field, so temporary (STS) credentials "
+                "cannot be passed: use long-term keys on the storage connection, or the v2 flavour"
+            )
         if object_urls:
             flat = [u for group in normalize_file_groups(object_urls) for u in group]
             if len(flat) != 1:
@@ -254,15 +377,23 @@ def build_create_call(
 
     body = {"clusterId": config.cluster_id, "collectionName": collection_name}
     if object_urls:
-        body["objectUrls"] = normalize_file_groups(object_urls)
+        groups = normalize_file_groups(object_urls)
+        for i, group in enumerate(groups):
+            if len(group) != 1:
+                raise ConfigurationError(
+                    f"object_urls[{i}] holds {len(group)} URLs; Zilliz Cloud takes one object URL "
+                    "(a file or a folder) per sub-list"
+                )
+        body["objectUrls"] = groups
     else:
         body["objectUrl"] = object_url
     if partition_name:
         body["partitionName"] = partition_name
     if db:
         body["dbName"] = db
-    if config.project_id:
+    if config.project_id and config.region_id:
         body["projectId"] = config.project_id
+        body["regionId"] = config.region_id
     if creds.get("access_key"):
         body["accessKey"] = creds["access_key"]
     if creds.get("secret_key"):
@@ -299,11 +430,21 @@ def build_get_call(config: ZillizConfig, job_id: str, *, describe: bool = True) 
 
 
 def build_abort_call(config: ZillizConfig, job_id: str) -> ApiCall:
-    """Milvus ``/jobs/import/abort``; Zilliz Cloud documents no way to cancel an import job."""
-    if config.flavour != "milvus":
-        raise ConfigurationError(f"the {config.flavour} API has no documented way to cancel an import job")
+    """``/v2/vectordb/jobs/import/abort``: Milvus ``{jobId}``; Zilliz Cloud v2 ``{jobId, clusterId}``
+    (the vendor's Go SDK ``NewCloudAbortImportOption`` speaks this endpoint for Zilliz Cloud too).
+    The v1 controller documents no abort."""
+    if config.flavour == "v1":
+        raise ConfigurationError("the Zilliz Cloud v1 API has no documented way to cancel an import job")
     call = build_get_call(config, job_id)
     return ApiCall("POST", "/v2/vectordb/jobs/import/abort", json=call.json, headers=call.headers)
+
+
+def build_commit_call(config: ZillizConfig, job_id: str) -> ApiCall:
+    """Milvus ``/v2/vectordb/jobs/import/commit`` (jobs created with ``auto_commit=false``)."""
+    if config.flavour != "milvus":
+        raise ConfigurationError(f"the {config.flavour} API has no commit call for import jobs")
+    call = build_get_call(config, job_id)
+    return ApiCall("POST", "/v2/vectordb/jobs/import/commit", json=call.json, headers=call.headers)
 
 
 def build_list_call(
@@ -313,6 +454,9 @@ def build_list_call(
     page_size: int = 100,
     current_page: int = 1,
 ) -> ApiCall:
+    """v1: GET with ``clusterId, pageSize, currentPage`` (no collection filter documented); v2: POST
+    with ``clusterId, pageSize, currentPage`` (+ ``collectionName``, ``dbName``, as pymilvus sends);
+    Milvus: POST ``{collectionName, dbName}`` (unpaged)."""
     if not 1 <= int(page_size) <= 100:
         raise ConfigurationError(f"page_size must be between 1 and 100, got {page_size}")
     if config.flavour == "v1":
@@ -327,6 +471,8 @@ def build_list_call(
             "pageSize": page_size,
             "currentPage": current_page,
         }
+        if collection_name:
+            body["collectionName"] = collection_name
         if config.db_name:
             body["dbName"] = config.db_name
         return ApiCall("POST", "/v2/vectordb/jobs/import/list", json=body)
@@ -338,6 +484,17 @@ def build_list_call(
         body["dbName"] = config.db_name
         headers["DB-Name"] = config.db_name
     return ApiCall("POST", "/v2/vectordb/jobs/import/list", json=body, headers=headers)
+
+
+def next_list_page(flavour: str, data: Any, current_page: int, page_size: int, got: int) -> int | None:
+    """The page to ask for next, or None when the list is complete (``count`` / ``pageSize`` of
+    Zilliz Cloud; Milvus answers everything at once)."""
+    if flavour == "milvus" or got == 0:
+        return None
+    count = to_int(data.get("count")) if isinstance(data, Mapping) else None
+    if count is not None:
+        return current_page + 1 if current_page * page_size < count else None
+    return current_page + 1 if got >= page_size else None
 
 
 # ----------------------------------------------------------------------------- response parsing
@@ -389,6 +546,27 @@ def _parse_file(flavour: str, item: Mapping[str, Any]) -> FileDetail:
     )
 
 
+def _sum(values: list[int | None]) -> int | None:
+    return sum(v for v in values if v is not None) if values and None not in values else None
+
+
+def _rows(flavour: str, data: Mapping[str, Any], files: list[FileDetail]) -> tuple[int | None, int | None]:
+    """(imported, total) rows. Milvus documents top-level ``importedRows``/``totalRows``. Zilliz
+    Cloud v2 documents no top-level ``importedRows``: its top-level ``totalRows`` is "the number of
+    entities this job inserted into the collection", per-file rows are in ``details``; so imported =
+    the sum of ``details[].importedRows`` (else top-level ``totalRows``), total = the sum of
+    ``details[].totalRows``. v1 reports no rows."""
+    if flavour == "v2":
+        imported = _sum([f.imported_rows for f in files])
+        if imported is None:
+            imported = to_int(_first(data, "totalRows", "total_rows"))
+        return imported, _sum([f.total_rows for f in files])
+    return (
+        to_int(_first(data, "importedRows", "imported_rows")),
+        to_int(_first(data, "totalRows", "total_rows")),
+    )
+
+
 def parse_import_job(flavour: str, data: Any, job_id: str | None = None) -> ImportJob:
     """Normalize a progress payload of any flavour. Never raises on missing optional fields."""
     if not isinstance(data, Mapping):
@@ -408,12 +586,13 @@ def parse_import_job(flavour: str, data: Any, job_id: str | None = None) -> Impo
     files = [_parse_file(flavour, item) for item in details if isinstance(item, Mapping)]
     if not files and data.get("fileName"):
         files = [_parse_file(flavour, data)]
+    imported_rows, total_rows = _rows(flavour, data, files)
     return ImportJob(
         job_id=str(_first(data, "jobId", "jobID", "job_id") or job_id or ""),
         state=state,
         progress=progress,
-        imported_rows=to_int(_first(data, "importedRows", "imported_rows")),
-        total_rows=to_int(_first(data, "totalRows", "total_rows")),
+        imported_rows=imported_rows,
+        total_rows=total_rows,
         reason=str(reason) if reason else None,
         collection_name=_first(data, "collectionName", "collection_name"),
         files=files,
@@ -447,21 +626,108 @@ def parse_job_list(flavour: str, data: Any) -> list[ImportJob]:
     return jobs
 
 
+_MILVUS_PROTO_PATH = re.compile(r'paths:"((?:[^"\\]|\\.)*)"')
+
+
+def parse_reported_file_name(name: Any) -> list[str]:
+    """The paths one ``fileName`` names, for every documented format:
+
+    * Milvus (current ``GetTaskProgresses``): ``fmt.Sprintf("%v", paths)`` -> ``"[a/1.parquet]"``,
+      several paths space-separated ``"[1/id.npy 1/vec.npy]"``;
+    * Milvus 2.3/2.4 (milvus.io Get Progress example): the ImportFile proto as text,
+      ``'id:448761313698322012 paths:"a6fb2d1c-.../1.parquet" '``;
+    * Zilliz Cloud v2 (getProgress example): the basename, ``"medium_articles_2020_dpr.json"``;
+    * Zilliz Cloud v1 (seed 002): the object path, ``"1af78216-.../1.parquet"``; an object URL.
+    """
+    text = str(name or "").strip()
+    if not text:
+        return []
+    if text.startswith("id:") or 'paths:"' in text:
+        return [p.replace('\\"', '"') for p in _MILVUS_PROTO_PATH.findall(text)]
+    if text.startswith("[") and text.endswith("]"):
+        return text[1:-1].split()
+    return [text]
+
+
+@dataclass(frozen=True)
+class FileMatch:
+    """How a job's reported files compare with the wanted ones."""
+
+    equal: bool
+    #: the service reported basenames only: equality says little, the caller must also have the
+    #: time window (the job was not there before this task started) and the file count
+    basename_only: bool = False
+
+
+def match_file_sets(reported: Sequence[str], wanted: Sequence[str]) -> FileMatch:
+    """Is the set of files a job reads EQUAL to the wanted set? (multisets; subset is not enough).
+
+    ``reported``: ``fileName`` values in any documented format; ``wanted``: object URLs or keys.
+    Compared at the precision the service reports: with the bucket where it reports one (an object
+    URL), by object path where it reports a path, by basename (and count) where only basenames."""
+    have = [split_object_url(p) for name in reported for p in parse_reported_file_name(name)]
+    want = [split_object_url(str(w)) for w in wanted if str(w).strip()]
+    if not have or not want or len(have) != len(want):
+        return FileMatch(False, False)
+    if all(bucket for bucket, _ in have):
+        return FileMatch(Counter(have) == Counter(want))
+    if all(bucket is None and "/" not in key.strip("/") for bucket, key in have):
+        basenames = Counter(key.rstrip("/").rsplit("/", 1)[-1] for _, key in want)
+        return FileMatch(Counter(key.strip("/") for _, key in have) == basenames, basename_only=True)
+    return FileMatch(Counter(key.strip("/") for _, key in have) == Counter(key.strip("/") for _, key in want))
+
+
+def job_file_names(job: ImportJob) -> list[str]:
+    """The ``fileName`` values a progress payload reported (details, else the top level)."""
+    names = [f.name for f in job.files if f.name]
+    if not names and job.raw.get("fileName"):
+        names = [str(job.raw["fileName"])]
+    return names
+
+
 def job_matches_files(job: ImportJob, wanted: Sequence[str]) -> bool:
-    """Does an existing job read the same files? Compares object keys, ignoring scheme and bucket
-    prefixes the services may or may not echo back."""
+    """Does ``job`` read exactly the ``wanted`` files? (see :func:`match_file_sets`)"""
+    return match_file_sets(job_file_names(job), wanted).equal
 
-    def norm(name: str) -> str:
-        path = urlsplit(name).path if "://" in name else name
-        return path.strip("/")
 
-    have = {norm(f.name) for f in job.files if f.name}
-    if not have and job.raw.get("fileName"):
-        have = {norm(str(job.raw["fileName"]))}
-    want = {norm(w) for w in wanted}
-    if not have or not want:
-        return False
-    return all(any(h == w or h.endswith("/" + w) or w.endswith("/" + h) for h in have) for w in want)
+class AmbiguousJobError(ServiceError):
+    """It cannot be proven whether a job of this task exists: never guess, never import twice."""
+
+    def __init__(self, message: str, *, job_ids: Sequence[str] = ()) -> None:
+        self.job_ids = list(job_ids)
+        super().__init__(message, service="zilliz")
+
+
+def create_call_files(call: ApiCall) -> list[str]:
+    """The files a create request names (``files`` / ``objectUrls`` / ``objectUrl``), flattened."""
+    body = call.json or {}
+    if body.get("files"):
+        return [f for group in body["files"] for f in group]
+    if body.get("objectUrls"):
+        return [u for group in body["objectUrls"] for u in group]
+    return [body["objectUrl"]] if body.get("objectUrl") else []
+
+
+def _epoch(value: Any) -> float | None:
+    """A service time (ISO-8601, epoch seconds or ms) as epoch seconds; None when absent/garbled."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, int | float) or str(value).isdigit():
+        number = float(value)
+        return number / 1000.0 if number > 1e11 else number
+    from datetime import UTC, datetime
+
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def _backoff(policy: RetryPolicy, attempt: int, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return min(float(retry_after), policy.retry_after_max)
+    return min(policy.backoff_max, policy.backoff_initial * (2 ** (attempt - 1)))
 
 
 def _describe_missing(config: ZillizConfig, exc: NotFoundError) -> bool:
@@ -475,10 +741,13 @@ def _describe_missing(config: ZillizConfig, exc: NotFoundError) -> bool:
 class ZillizHook(BaseHook):
     """Bulk import on Zilliz Cloud (``v2``, ``v1``) and self-hosted Milvus (``milvus``).
 
-    Connection (type ``zilliz``): password = API key (or ``login``/``password`` for Milvus user auth);
-    host = base URL (optional for Zilliz Cloud); extras ``api_flavour`` (v2 | v1 | milvus),
-    ``cloud_region`` (v1), ``china``, ``cluster_id``, ``db_name``, ``project_id``, ``storage_conn_id``,
-    retry settings (``max_attempts``, ``backoff_initial``, ``timeout``).
+    Connection (type ``zilliz``): password = API key (``v1``/``milvus``: with a login,
+    ``login:password``); host = base URL (optional for Zilliz Cloud); extras ``api_flavour``
+    (v2 | v1 | milvus), ``cluster_id``, ``cloud_region`` (v1), ``china``, ``scheme``, ``db_name``,
+    ``project_id`` + ``region_id`` (v2, together), ``console_project_id`` and
+    ``console_url_template`` (the link only), ``storage_conn_id``, ``milvus_bucket``,
+    ``idempotency_key_supported`` (Milvus >= 2.6.24), retry settings (``max_attempts``,
+    ``backoff_initial``, ``backoff_max``, ``connect_timeout``, ``read_timeout``/``timeout``).
     """
 
     conn_name_attr = "zilliz_conn_id"
@@ -531,7 +800,7 @@ class ZillizHook(BaseHook):
         return dict(
             service="zilliz" if config.flavour != "milvus" else "milvus",
             base_url=config.base_url,
-            checker=check_zilliz_response,
+            checker=make_checker(config.flavour),
             headers={"Authorization": f"Bearer {config.token}"},
             policy=config.policy,
         )
@@ -541,9 +810,14 @@ class ZillizHook(BaseHook):
             self._client = HttpClient(**self._client_kwargs(self.config))
         return self._client
 
-    def _call(self, call: ApiCall) -> Any:
+    def _call(self, call: ApiCall, *, retry_unsent_only: bool = False) -> Any:
         return self.get_conn().request(
-            call.method, call.path, json=call.json, params=call.params, headers=call.headers
+            call.method,
+            call.path,
+            json=call.json,
+            params=call.params,
+            headers=call.headers,
+            retry_unsent_only=retry_unsent_only,
         )
 
     async def _acall(self, config: ZillizConfig, call: ApiCall) -> Any:
@@ -565,8 +839,18 @@ class ZillizHook(BaseHook):
         options: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
         storage_credentials: Mapping[str, Any] | None = None,
+        known_job_ids: Collection[str] | None = None,
     ) -> str:
-        """Create a bulk import job and return its id.
+        """Create a bulk import job and return its id, never two.
+
+        The create call is not safe to repeat (Zilliz Cloud and Milvus before 2.6.24 ignore
+        ``Idempotency-Key``). It is retried blindly only where the request provably was not
+        processed (connection refused, connect timeout, 429). After an ambiguous failure (reset
+        after sending, read timeout, 5xx) the job list is searched, all pages, for a job that was
+        not in ``known_job_ids`` (ids listed before the first attempt; listed here when None) and
+        reads exactly these files: that job is returned instead of sending again; two such jobs,
+        or a failing list, raise :class:`AmbiguousJobError`. With the ``idempotency_key_supported``
+        extra (Milvus >= 2.6.24) the request is simply resent with the same key.
 
         ``files`` (Milvus: object keys, grouped ``[[...], ...]``) or ``object_url``/``object_urls``
         (Zilliz Cloud). ``storage_credentials`` (``access_key``, ``secret_key``, ``session_token``)
@@ -584,7 +868,56 @@ class ZillizHook(BaseHook):
             idempotency_key=idempotency_key,
             storage_credentials=storage_credentials,
         )
-        return parse_job_id(self._call(call))
+        config = self.config
+        if config.idempotency_supported and idempotency_key:
+            # the server deduplicates by key: resending the same request is safe
+            return parse_job_id(self._call(call))
+        if known_job_ids is None:
+            known_job_ids = self.job_ids_snapshot(collection_name)
+        wanted = create_call_files(call)
+        policy = config.policy
+        attempts = max(1, policy.max_attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                return parse_job_id(self._call(call, retry_unsent_only=True))
+            except (TransportError, RetryableServiceError) as exc:
+                if request_not_processed(exc):
+                    raise  # never processed, and the HTTP core already retried it: nothing to look for
+                log.warning(
+                    "create import job into %s: %s (attempt %d/%d); the request may have reached "
+                    "the service: looking for a job it created before sending again",
+                    collection_name,
+                    exc,
+                    attempt,
+                    attempts,
+                )
+                if attempt < attempts:
+                    time.sleep(_backoff(policy, attempt, getattr(exc, "retry_after", None)))
+                try:
+                    found = self.find_matching_jobs(collection_name, wanted, known_job_ids=known_job_ids)
+                except (TransportError, ServiceError) as list_exc:
+                    raise AmbiguousJobError(
+                        f"the create call into {collection_name!r} failed ambiguously ({exc}) and the "
+                        f"check for a job it created anyway failed too ({list_exc}); not sending it "
+                        "again, to avoid a duplicate import. Look at the service's job list; a retry "
+                        "of the task checks again."
+                    ) from exc
+                if len(found) > 1:
+                    raise AmbiguousJobError(
+                        f"after an ambiguous create failure ({exc}), {len(found)} new jobs read exactly "
+                        f"these files into {collection_name!r}: {', '.join(j.job_id for j in found)}; "
+                        "refusing to guess which is this task's",
+                        job_ids=[j.job_id for j in found],
+                    ) from exc
+                if found:
+                    log.warning(
+                        "the failed create did create job %s: using it instead of sending again",
+                        found[0].job_id,
+                    )
+                    return found[0].job_id
+                if attempt >= attempts:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def get_import_job(self, job_id: str) -> ImportJob:
         """Current state of a job, normalized. Milvus: ``/describe``, falling back to ``/get_progress``."""
@@ -600,7 +933,7 @@ class ZillizHook(BaseHook):
     def list_import_jobs(
         self, collection_name: str | None = None, *, page_size: int = 100, current_page: int = 1
     ) -> list[ImportJob]:
-        """Jobs known to the service (one page), optionally only those of ``collection_name``."""
+        """Jobs known to the service (ONE page), optionally only those of ``collection_name``."""
         config = self.config
         data = self._call(
             build_list_call(
@@ -612,22 +945,109 @@ class ZillizHook(BaseHook):
             jobs = [j for j in jobs if not j.collection_name or j.collection_name == collection_name]
         return jobs
 
+    def list_all_import_jobs(
+        self, collection_name: str | None = None, *, page_size: int = 100, max_pages: int = 1000
+    ) -> list[ImportJob]:
+        """Every job the list API knows (all pages), optionally only those of ``collection_name``."""
+        config = self.config
+        jobs: list[ImportJob] = []
+        page: int | None = 1
+        pages = 0
+        while page is not None:
+            pages += 1
+            if pages > max_pages:
+                raise ServiceError(f"the job list has more than {max_pages} pages", service="zilliz")
+            data = self._call(
+                build_list_call(
+                    config, collection_name=collection_name, page_size=page_size, current_page=page
+                )
+            )
+            batch = parse_job_list(config.flavour, data)
+            jobs.extend(batch)
+            page = next_list_page(config.flavour, data, page, page_size, len(batch))
+        seen: set[str] = set()
+        unique = [j for j in jobs if not (j.job_id in seen or seen.add(j.job_id))]  # type: ignore[func-returns-value]
+        if collection_name:
+            unique = [j for j in unique if j.collection_name == collection_name]
+        return unique
+
+    def job_ids_snapshot(self, collection_name: str) -> list[str]:
+        """Ids of every job of ``collection_name`` the service knows now: taken before a create, it
+        proves later that a job was created after this point (no flavour documents a create time)."""
+        return sorted(j.job_id for j in self.list_all_import_jobs(collection_name))
+
+    def find_matching_jobs(
+        self,
+        collection_name: str,
+        wanted: Sequence[str],
+        *,
+        known_job_ids: Collection[str] | None,
+        created_after: float | None = None,
+        details_wait: float = 15.0,
+    ) -> list[ImportJob]:
+        """Non-failed jobs of ``collection_name`` (the connection's db) that read EXACTLY ``wanted``
+        and were not in ``known_job_ids`` (taken before this task first created). Running first,
+        then newest first (by the service's create time where it reports one, else list order).
+
+        Without a snapshot (``known_job_ids=None``) nothing proves a job is new: a file-equal
+        candidate then raises :class:`AmbiguousJobError` naming it, unless the service reports a
+        create time at/after ``created_after``."""
+        known = set(known_job_ids) if known_job_ids is not None else None
+        matches: list[tuple[int, ImportJob]] = []
+        unproven: list[str] = []
+        for order, listed in enumerate(self.list_all_import_jobs(collection_name)):
+            if listed.state is JobState.FAILED or (known is not None and listed.job_id in known):
+                continue
+            job = self._described_with_files(listed.job_id, details_wait)
+            if job.state is JobState.FAILED:
+                continue
+            if not job_file_names(job):
+                unproven.append(job.job_id)  # no file list yet: cannot tell whose it is
+                continue
+            if job.collection_name and job.collection_name != collection_name:
+                continue
+            if not match_file_sets(job_file_names(job), wanted).equal:
+                continue
+            if known is None:
+                created = _epoch(job.create_time)
+                if created is None or created_after is None or created < created_after:
+                    unproven.append(job.job_id)
+                    continue
+            matches.append((order, job))
+        if unproven:
+            raise AmbiguousJobError(
+                f"job(s) {', '.join(unproven)} may read these files into {collection_name!r} (same "
+                "files, or no file list reported yet), and nothing proves whether one of them is this "
+                "task's (no record of its first try, and the service reports no create time). Check "
+                "them; pass resubmit=True to import again anyway, or wait for them and mark the task done.",
+                job_ids=unproven,
+            )
+        matches.sort(
+            key=lambda m: (
+                m[1].state is not JobState.RUNNING and m[1].state is not JobState.PENDING,
+                -(_epoch(m[1].create_time) or 0.0),
+                m[0],
+            )
+        )
+        return [job for _, job in matches]
+
+    def _described_with_files(self, job_id: str, wait: float) -> ImportJob:
+        """The job's progress, waiting up to ``wait`` seconds for a new job to report its files
+        (Milvus lists per-file details only once its import tasks exist)."""
+        deadline = time.monotonic() + wait
+        while True:
+            job = self.get_import_job(job_id)
+            if job_file_names(job) or job.is_terminal or time.monotonic() >= deadline:
+                return job
+            time.sleep(min(0.5, max(0.05, self.config.policy.backoff_initial)))
+
     def abort_import_job(self, job_id: str) -> None:
-        """Stop a running Milvus import job (what it inserted is discarded). Milvus flavour only."""
+        """Stop a running import job (Milvus; Zilliz Cloud v2 through the same endpoint)."""
         self._call(build_abort_call(self.config, job_id))
 
-    def find_existing_job(
-        self, collection_name: str, files: Sequence[str], *, max_candidates: int = 20
-    ) -> ImportJob | None:
-        """A non-failed job for the same collection reading the same files (newest first), for
-        reattaching on retries where the server ignores ``Idempotency-Key``."""
-        candidates = [j for j in self.list_import_jobs(collection_name) if j.state is not JobState.FAILED]
-        candidates.sort(key=lambda j: j.job_id, reverse=True)
-        for candidate in candidates[:max_candidates]:
-            job = self.get_import_job(candidate.job_id)
-            if job.state is not JobState.FAILED and job_matches_files(job, files):
-                return job
-        return None
+    def commit_import_job(self, job_id: str) -> None:
+        """Commit a Milvus job created with ``options={"auto_commit": "false"}`` (state Uncommitted)."""
+        self._call(build_commit_call(self.config, job_id))
 
     def console_url(self, job_id: str) -> str:
         config = self.config
@@ -683,7 +1103,8 @@ class ZillizHook(BaseHook):
 
 def console_url(config: ZillizConfig, job_id: str) -> str:
     """Where a human looks at the job: the Zilliz Cloud console (template overridable with the
-    ``console_url_template`` extra, placeholders ``{cluster_id} {job_id} {project_id} {base_url}``)."""
+    ``console_url_template`` extra, placeholders ``{cluster_id} {job_id} {project_id} {base_url}``;
+    ``{project_id}`` comes from the ``console_project_id`` extra, never from the request options)."""
     template = config.console_url_template
     if not template:
         if config.flavour == "milvus":
@@ -693,6 +1114,6 @@ def console_url(config: ZillizConfig, job_id: str) -> str:
     return template.format(
         cluster_id=quote(config.cluster_id or ""),
         job_id=quote(str(job_id)),
-        project_id=quote(config.project_id or ""),
+        project_id=quote(config.console_project_id or ""),
         base_url=config.base_url,
     )

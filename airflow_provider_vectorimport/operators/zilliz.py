@@ -6,8 +6,15 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_vectorimport.exceptions import JobFailedError
-from airflow_provider_vectorimport.hooks.zilliz import ZillizHook, build_create_call
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_vectorimport.exceptions import ConfigurationError, JobFailedError, NotFoundError
+from airflow_provider_vectorimport.hooks.zilliz import (
+    AmbiguousJobError,
+    ZillizHook,
+    build_create_call,
+    create_call_files,
+)
 from airflow_provider_vectorimport.links import CONSOLE_URL_KEY, ZillizImportJobLink
 from airflow_provider_vectorimport.metrics import emit_job_metrics
 from airflow_provider_vectorimport.models import ImportJob, JobState
@@ -25,6 +32,13 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 STATE_KEY = "zilliz_import_job_id"
+
+
+def _run_start(context: Any) -> float | None:
+    """The DAG run's start (epoch seconds), the fallback time window without task state."""
+    run = context.get("dag_run") if hasattr(context, "get") else None
+    start = getattr(run, "start_date", None) if run is not None else None
+    return start.timestamp() if start is not None else None
 
 
 def job_summary(job: ImportJob, *, duration: float | None = None, **extra: Any) -> dict[str, Any]:
@@ -75,12 +89,19 @@ class ZillizImportOperator(JobOperatorBase):
     :param deferrable: free the worker while waiting (default: ``[operators] default_deferrable``).
     :param poll_interval: seconds between progress polls.
     :param timeout: seconds to wait before failing (the job keeps running server-side).
-    :param reattach_on_retry: on a retry, reattach to the job an earlier try created (task state,
-        then the list API matched by collection and files) instead of creating a duplicate.
+    :param reattach_on_retry: on a retry, reattach to the job an earlier try created instead of
+        creating a duplicate: the job id kept in the task state, else the one job created since this
+        task first tried (job ids listed before its create) that reads exactly these files.
     :param fail_on_empty: fail when a job completes with 0 rows imported (a common silent failure).
     :param schema_check: before creating the job, compare the live collection's schema with the
         manifest's schema (or, without a manifest, the first file's columns) and fail listing each
         difference (see :mod:`airflow_provider_vectorimport.preflight`).
+    :param resubmit: import again where an earlier try's job cannot be verified: the service forgot
+        it (Milvus drops finished jobs after some hours) while it was not seen completed or failed,
+        or jobs reading the same files exist and no task state tells whose they are. Default False:
+        such cases fail with the job ids named. May import the files twice.
+    :param commit: Milvus ``options={"auto_commit": "false"}``: commit the job when it reaches
+        ``Uncommitted`` (without it, such options are refused before any request).
     """
 
     template_fields: Sequence[str] = (
@@ -116,6 +137,8 @@ class ZillizImportOperator(JobOperatorBase):
         reattach_on_retry: bool = True,
         fail_on_empty: bool = True,
         schema_check: bool = True,
+        resubmit: bool = False,
+        commit: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -135,6 +158,8 @@ class ZillizImportOperator(JobOperatorBase):
         self.timeout = float(timeout)
         self.reattach_on_retry = reattach_on_retry
         self.fail_on_empty = fail_on_empty
+        self.resubmit = resubmit
+        self.commit = commit
 
     @property
     def hook(self) -> ZillizHook:
@@ -168,10 +193,32 @@ class ZillizImportOperator(JobOperatorBase):
 
         return ObjectStorageHook(conn_id).get_service_credentials()
 
+    # -- task state (kept across tries of this task instance by Airflow's task_state_store)
+    def _record(self, context: Context) -> dict[str, Any]:
+        """``{started_at, known_job_ids, job_id, created_at, last_state, last_seen, imported_rows}``
+        (a bare string is the job id an older version stored)."""
+        raw = get_task_state(context, STATE_KEY)
+        if isinstance(raw, str) and raw:
+            return {"job_id": raw}
+        return dict(raw) if isinstance(raw, Mapping) else {}
+
+    def _save(self, context: Context, record: dict[str, Any]) -> None:
+        self._state_record = record
+        set_task_state(context, STATE_KEY, record)
+
+    def _note(self, job: ImportJob) -> None:
+        """Remember the last state seen, so a job the service later forgets can still be judged."""
+        context, record = getattr(self, "_context", None), getattr(self, "_state_record", None)
+        if context is None or record is None or record.get("job_id") != job.job_id:
+            return
+        record.update(last_state=job.state.value, last_seen=time.time(), imported_rows=job.imported_rows)
+        self._save(context, record)
+
     # -- execution
     def execute(self, context: Context) -> dict[str, Any]:
         files, urls = self._files_arg()
         hook = self.hook
+        self._context = context
         key = idempotency_key(
             context, self.collection_name, self.partition_name, files, urls, self.object_url
         )
@@ -183,21 +230,31 @@ class ZillizImportOperator(JobOperatorBase):
             db_name=self.db_name,
             options=self.options,
         )
+        if self.options and str(self.options.get("auto_commit", "true")).lower() == "false":
+            if self.commit and self.deferrable and self.wait_for_completion:
+                raise ConfigurationError(
+                    "commit=True commits the Milvus job while polling: use deferrable=False (the "
+                    "trigger only waits, and an Uncommitted job never finishes by itself)"
+                )
+            if not self.commit:
+                raise ConfigurationError(
+                    "options auto_commit=false leaves the Milvus job Uncommitted until someone calls "
+                    "/jobs/import/commit: pass commit=True to commit it here, or drop the option"
+                )
+        credentials = self._storage_credentials()
         # Validate everything before any request (raises ConfigurationError on bad input).
-        build_create_call(hook.config, self.collection_name, **target)
-        job = self._reattach(context, files, urls)
+        call = build_create_call(hook.config, self.collection_name, **target, storage_credentials=credentials)
+        wanted = create_call_files(call)
+        record = self._record(context)
+        self._state_record = record
+        job = self._reattach(context, record, wanted)
         reattached = job is not None
+        if isinstance(job, dict):  # a completed job the service has forgotten since
+            return job
         if job is None:
             if self.schema_check:  # the live collection vs the files, before any job exists
                 self._schema_preflight(files, urls)
-            job_id = hook.create_import_job(
-                self.collection_name,
-                **target,
-                idempotency_key=key,
-                storage_credentials=self._storage_credentials(),
-            )
-            set_task_state(context, STATE_KEY, job_id)
-            self.log.info("Created import job %s into %s", job_id, self.collection_name)
+            job_id = self._create(context, record, target, key, credentials)
         else:
             job_id = job.job_id
         self._job_id = job_id
@@ -205,34 +262,91 @@ class ZillizImportOperator(JobOperatorBase):
         ti = context["ti"]
         ti.xcom_push(key="job_id", value=job_id)
         ti.xcom_push(key=CONSOLE_URL_KEY, value=hook.console_url(job_id))
-        ti.xcom_push(key="submitted_at", value=time.time())
+        ti.xcom_push(key="submitted_at", value=self._state_record.get("created_at") or time.time())
         self._reattached = reattached
 
+        current = hook.get_import_job(job_id)
+        self._note(current)
         if not self.wait_for_completion:
-            current = hook.get_import_job(job_id)
             self.log.info("%s", current.describe())
             return job_summary(current, reattached=reattached, waited=False)
-
-        current = hook.get_import_job(job_id)
         self.log_job(current)
         return self.wait_for_job(context, job_id, current)
 
+    def _create(
+        self,
+        context: Context,
+        record: dict[str, Any],
+        target: dict[str, Any],
+        key: str,
+        credentials: Mapping[str, Any] | None,
+    ) -> str:
+        hook = self.hook
+        known: list[str] | None
+        if hook.config.idempotency_supported:
+            known = None  # the server deduplicates by Idempotency-Key
+        elif record.get("known_job_ids") is not None and not record.get("job_id"):
+            known = list(record["known_job_ids"])  # an earlier try listed them before its create
+        else:
+            known = hook.job_ids_snapshot(self.collection_name)
+        record = {"started_at": record.get("started_at") or time.time(), "known_job_ids": known}
+        self._save(context, record)  # before the create: a retry can tell new jobs from old ones
+        job_id = hook.create_import_job(
+            self.collection_name,
+            **target,
+            idempotency_key=key,
+            storage_credentials=credentials,
+            known_job_ids=known if known is not None else [],
+        )
+        now = time.time()
+        record.update(job_id=job_id, created_at=now, last_state=JobState.PENDING.value, last_seen=now)
+        self._save(context, record)
+        self.log.info("Created import job %s into %s", job_id, self.collection_name)
+        return job_id
+
     # -- JobOperatorBase
     def fetch_job(self, job_id: str) -> ImportJob:
-        return self.hook.get_import_job(job_id)
+        job = self.hook.get_import_job(job_id)
+        self._note(job)
+        return job
+
+    def check_while_polling(self, job: ImportJob) -> None:
+        if (job.raw_state or "").lower() != "uncommitted":
+            return
+        if not self.commit:
+            raise AirflowException(
+                f"Milvus import job {job.job_id} is Uncommitted (created with auto_commit=false) and "
+                "waits for /jobs/import/commit: pass commit=True, or commit it yourself"
+            )
+        self.log.info("Committing Milvus import job %s", job.job_id)
+        self.hook.commit_import_job(job.job_id)
 
     def make_trigger(self, job_id: str, end_time: float) -> ZillizImportJobTrigger:
         return ZillizImportJobTrigger(
             conn_id=self.zilliz_conn_id, job_id=job_id, poll_interval=self.poll_interval, end_time=end_time
         )
 
-    def _reattach(self, context: Context, files: Any, urls: Any) -> ImportJob | None:
-        """The job an earlier try of this task instance created, if it did not fail."""
+    def _reattach(
+        self, context: Context, record: dict[str, Any], wanted: list[str]
+    ) -> ImportJob | dict[str, Any] | None:
+        """The job an earlier try of this task instance created, or None to create one.
+
+        1. A stored job id: that job, unless it failed (then a new one). If the service no longer
+           knows it: a recorded ``completed`` is trusted, a recorded ``failed`` is resubmitted,
+           anything else raises unless ``resubmit=True`` (its rows may already be loaded).
+        2. A stored snapshot but no id (the try died between create and recording it): the new
+           job, not in the snapshot, reading exactly these files; two such jobs raise.
+        3. Nothing stored on a retry: file-equal jobs whose age cannot be proven raise, naming them.
+        """
         if not self.reattach_on_retry:
             return None
-        stored = get_task_state(context, STATE_KEY)
+        hook = self.hook
+        stored = record.get("job_id")
         if stored:
-            job = self.hook.get_import_job(str(stored))
+            try:
+                job = hook.get_import_job(str(stored))
+            except NotFoundError:
+                return self._forgotten(context, record)
             if job.state is not JobState.FAILED:
                 self.log.info(
                     "Reattaching to import job %s from an earlier try (%s)", job.job_id, job.state.value
@@ -241,22 +355,90 @@ class ZillizImportOperator(JobOperatorBase):
             self.log.warning(
                 "The job of an earlier try, %s, failed (%s): submitting a new one", job.job_id, job.reason
             )
+            record.clear()
+            return None
+        if hook.config.idempotency_supported:
+            return None  # resending with the same Idempotency-Key returns the earlier job
+        if record.get("known_job_ids") is not None:
+            found = hook.find_matching_jobs(
+                self.collection_name, wanted, known_job_ids=record["known_job_ids"]
+            )
+            if len(found) > 1:
+                raise AmbiguousJobError(
+                    f"{len(found)} jobs created since this task first tried read exactly these files "
+                    f"into {self.collection_name!r}: {', '.join(j.job_id for j in found)}; refusing to "
+                    "guess which is this task's. Check them, then mark the task done or clear its state.",
+                    job_ids=[j.job_id for j in found],
+                )
+            if found:
+                job = found[0]
+                record.update(job_id=job.job_id, created_at=record.get("started_at"))
+                self._save(context, record)
+                self.log.info("Reattaching to import job %s, created by an earlier try", job.job_id)
+                return job
             return None
         try_number = getattr(context["ti"], "try_number", 1) or 1
-        if try_number <= 1:
+        if try_number <= 1 or self.resubmit:
             return None
-        job = self.hook.find_existing_job(self.collection_name, self._wanted_files(files, urls))
-        if job is not None:
-            self.log.info(
-                "Retry %d: reattaching to existing job %s (%s)", try_number, job.job_id, job.state.value
+        run_start = _run_start(context)
+        found = hook.find_matching_jobs(
+            self.collection_name, wanted, known_job_ids=None, created_after=run_start
+        )
+        if len(found) > 1:
+            raise AmbiguousJobError(
+                f"jobs {', '.join(j.job_id for j in found)} all read these files; refusing to guess",
+                job_ids=[j.job_id for j in found],
             )
-        return job
+        return found[0] if found else None
+
+    def _forgotten(self, context: Context, record: dict[str, Any]) -> dict[str, Any] | None:
+        job_id, last = record.get("job_id"), record.get("last_state")
+        seen = record.get("last_seen")
+        when = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(float(seen))) if seen else "never"
+        if last == JobState.COMPLETED.value:
+            self.log.warning(
+                "Import job %s is no longer known to the service; an earlier try saw it completed "
+                "(%s rows, at %s): taking that result",
+                job_id,
+                record.get("imported_rows"),
+                when,
+            )
+            return {
+                "job_id": job_id,
+                "state": JobState.COMPLETED.value,
+                "imported_rows": record.get("imported_rows"),
+                "forgotten_by_service": True,
+                "reattached": True,
+            }
+        if last == JobState.FAILED.value or self.resubmit:
+            self.log.warning(
+                "Import job %s is no longer known to the service (last seen %s at %s): submitting "
+                "a new one%s",
+                job_id,
+                last,
+                when,
+                " (resubmit=True)" if last != JobState.FAILED.value else "",
+            )
+            record.clear()
+            return None
+        raise AmbiguousJobError(
+            f"import job {job_id} of an earlier try is no longer known to the service (Milvus forgets "
+            f"finished jobs after a few hours); it was last seen {last or 'unknown'} at {when}, so it "
+            "may have imported some or all of its rows. Check the collection; pass resubmit=True to "
+            "import these files again anyway.",
+            job_ids=[str(job_id)],
+        )
 
     def _duration(self, context: Context, job: ImportJob) -> float | None:
-        ti = context["ti"]
-        submitted = ti.xcom_pull(task_ids=ti.task_id, key="submitted_at", map_indexes=ti.map_index)
+        """Seconds since the job was created: the time recorded by the try that created it (a
+        reattached job keeps its original start), else this try's ``submitted_at``."""
+        record = getattr(self, "_state_record", None) or self._record(context)
+        created = record.get("created_at") if record.get("job_id") == job.job_id else None
+        if created is None:
+            ti = context["ti"]
+            created = ti.xcom_pull(task_ids=ti.task_id, key="submitted_at", map_indexes=ti.map_index)
         try:
-            return time.time() - float(submitted) if submitted else None
+            return time.time() - float(created) if created else None
         except (TypeError, ValueError):
             return None
 
@@ -266,6 +448,10 @@ class ZillizImportOperator(JobOperatorBase):
 
     def finish(self, context: Context, job: ImportJob) -> dict[str, Any]:
         self.log.info("Finished: %s", job.describe())
+        self._context = context
+        if getattr(self, "_state_record", None) is None:
+            self._state_record = self._record(context)
+        self._note(job)
         self._finished_job = job
         duration = self._duration(context, job)
         emit_job_metrics(self._service, f"job_{job.state.value}", rows=job.imported_rows, duration=duration)
@@ -303,19 +489,21 @@ class ZillizImportOperator(JobOperatorBase):
         )
 
     def on_kill(self) -> None:
-        """Milvus: abort the job this task is waiting for (e.g. on ``execution_timeout``), so it does
-        not keep loading after the task gave up. Zilliz Cloud documents no cancel: say so."""
+        """Abort the job this task created or reattached to (e.g. on ``execution_timeout``), so it
+        does not keep loading after the task gave up: Milvus and Zilliz Cloud v2
+        (``/jobs/import/abort``). The v1 controller documents no cancel: say so."""
         job_id = getattr(self, "_job_id", None)
         if not job_id:
             return
-        if self.hook.flavour != "milvus":
+        if self.hook.flavour == "v1":
             self.log.warning(
-                "Task killed; import job %s keeps running on Zilliz Cloud (no cancel API)", job_id
+                "Task killed; import job %s keeps running on Zilliz Cloud (the v1 API has no cancel)",
+                job_id,
             )
             return
         try:
             self.hook.abort_import_job(job_id)
-            self.log.warning("Task killed; aborted Milvus import job %s", job_id)
+            self.log.warning("Task killed; aborted import job %s", job_id)
         except Exception as exc:  # best effort: on_kill must not raise
             self.log.warning("Task killed; could not abort import job %s: %s", job_id, exc)
 

@@ -215,7 +215,14 @@ class StorageConfig:
 
     # -- URLs -----------------------------------------------------------------------------------------
     def object_url(self, bucket: str, key: str) -> str:
-        """``s3://bucket/key`` (``gs://`` for GCS): what Zilliz Cloud takes as objectUrl."""
+        """What Zilliz Cloud takes as ``objectUrl``: ``s3://bucket/key`` (``gs://`` for GCS); for
+        Alibaba OSS (Zilliz Cloud China) the object's https URL ``https://{bucket}.oss-{region}.
+        aliyuncs.com/{key}``, the form Aliyun's "obtain the URL of an object" page gives (which the
+        zh import guide, seed 000, points to): an ``s3://`` URI names no endpoint, so the service
+        would look for the bucket in AWS. *Inferred*: no document shows an accepted OSS objectUrl."""
+        if self.provider == "oss":
+            region = self.effective_region or "cn-hangzhou"
+            return f"https://{bucket}.oss-{region}.aliyuncs.com/{quote(key, safe='/~-_.')}"
         return f"{self.preset.url_scheme}://{bucket}/{key}"
 
     def http_url(self, bucket: str, key: str) -> str:
