@@ -60,6 +60,7 @@ def airflow_env(home: Path, *, teams: bool = False) -> dict[str, str]:
         "NO_PROXY": "*",
     }
     if teams:
+        env["AIRFLOW__API__HOST"] = "127.0.0.1"  # the API server listens on loopback only
         bundles = [
             {
                 "name": name,
@@ -205,30 +206,41 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_api_server(port: int, log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """``airflow api-server`` on 127.0.0.1:port (one worker), once it answers."""
-    import requests
-
+def launch_api_server(port: int, log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``airflow api-server`` on 127.0.0.1:port (one worker), in its own process group."""
     log = log_path.open("ab")
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "airflow", "api-server", "-H", "127.0.0.1", "-p", str(port), "-w", "1"],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 120
+
+
+def wait_until_up(proc: subprocess.Popen, port: int, log_path: Path, timeout: float = 120) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"airflow api-server exited with {proc.returncode}; see {log_path}")
         try:
             if requests.get(f"http://127.0.0.1:{port}/api/v2/version", timeout=2).status_code < 500:
-                return proc
+                return
         except requests.RequestException:
             pass
         time.sleep(0.5)
     stop_process(proc)
-    raise RuntimeError(f"airflow api-server did not answer on port {port} within 120 s; see {log_path}")
+    raise RuntimeError(
+        f"airflow api-server did not answer on port {port} within {timeout:.0f} s; see {log_path}"
+    )
+
+
+def start_api_server(port: int, log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    proc = launch_api_server(port, log_path, env)
+    wait_until_up(proc, port, log_path)
+    return proc
 
 
 def stop_process(proc: subprocess.Popen) -> None:
@@ -247,6 +259,10 @@ def stop_process(proc: subprocess.Popen) -> None:
 
 
 def serve_ui(home: Path, port: int) -> None:
+    def stop_on_term(signum, frame):  # `kill` stops it like Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on_term)
     url = f"http://127.0.0.1:{port}"
     step(f"starting the Airflow UI (airflow api-server) on {url}")
     server = start_api_server(port, home / "api-server.log")
