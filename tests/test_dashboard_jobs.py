@@ -176,3 +176,29 @@ def test_links_filters_and_totals():
         "by_state": {"completed": 1, "failed": 1},
         "rows_completed": 10,
     }
+
+
+def test_the_plugin_is_registered_both_ways():
+    """In the provider metadata (read with ``lazy_discover_providers = False``) and as an
+    ``airflow.plugins`` entry point (read by default), under the same name and class."""
+    import importlib
+    import tomllib
+    from pathlib import Path
+
+    from airflow.plugins_manager import AirflowPlugin
+
+    from airflow_provider_vectorimport.get_provider_info import get_provider_info
+
+    (entry,) = get_provider_info()["plugins"]
+    module, _, name = entry["plugin-class"].rpartition(".")
+    plugin = getattr(importlib.import_module(module), name)
+    assert issubclass(plugin, AirflowPlugin) and plugin.name == entry["name"]
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    points = pyproject["project"]["entry-points"]["airflow.plugins"]
+    assert points == {entry["name"]: f"{module}:{name}"}
+    (app,) = plugin.fastapi_apps
+    assert app["url_prefix"] == "/vectorimport"
+    routes = {route.path for route in app["app"].routes}
+    assert {"/", "/api/jobs", "/api/job", "/api/meta"} <= routes
+    (view,) = plugin.external_views
+    assert view["href"] == app["url_prefix"] + "/" and view["destination"] == "nav"
