@@ -422,7 +422,7 @@ def test_browser_admin_sees_the_jobs_in_the_airflow_ui(dashboard, browser):
         # the navigation entry the plugin adds: Browse > Vector imports
         page.get_by_role("button", name="Browse").click()
         page.get_by_role("menuitem", name="Vector imports").click()
-        page.wait_for_url(re.compile(r".*/plugin/vectorimport$"), timeout=30_000)
+        page.wait_for_url(re.compile(r".*/plugin/vectorimport(/.*)?$"), timeout=30_000)
         frame = _dashboard_frame(page)
         frame.wait_for_selector("tr.job", timeout=60_000)
         rows = frame.locator("tr.job")
