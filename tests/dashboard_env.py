@@ -11,8 +11,10 @@ settings in multi-team mode (scripts/demo.py: one DAG bundle and one team per ex
    a triggerer: its task stays deferred in the metadata DB with only the XComs pushed before
    deferring (then the run is killed).
 
-Prints one JSON line ``DASHBOARD_ENV {...}`` with what was produced; the test then starts
-``airflow api-server`` on the same SQLite DB with :func:`server_env`.
+Prints ``DASHBOARD_DB_READY {connections}`` once the metadata DB is migrated (the test then starts
+``airflow api-server`` on the same SQLite DB with :func:`server_env` and those connections) and one
+JSON line ``DASHBOARD_ENV {...}`` with what was produced. With ``--serve`` the emulator then keeps
+serving (for the dashboard's live refresh) until stdin is closed.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ def _t(label: str, started: float = time.monotonic()) -> None:
     print(f"  [{time.monotonic() - started:6.1f}s] {label}", file=sys.stderr, flush=True)
 
 
-def main(home: Path) -> int:
+def main(home: Path, keep_serving: bool = False) -> int:
     home.mkdir(parents=True, exist_ok=True)
     demo.prepare_bundles(home)
     shutil.copy2(CHECKS_FILE, home / "dags" / "imports" / CHECKS_FILE.name)
@@ -122,7 +124,9 @@ def main(home: Path) -> int:
             print(err.decode(errors="replace")[-3000:], file=sys.stderr)
             return 1
         create_teams()
-        print("DASHBOARD_DB_READY", flush=True)  # the test may start the API server now
+        # the test may start the API server now, with these connections (for the live refresh)
+        conns = {f"AIRFLOW_CONN_{ours}": os.environ[f"AIRFLOW_CONN_{ours}"] for ours in demo.CONNECTIONS}
+        print("DASHBOARD_DB_READY " + json.dumps(conns), flush=True)
         _t("migrated")
 
         from airflow.dag_processing.dagbag import DagBag
@@ -164,22 +168,24 @@ def main(home: Path) -> int:
             ).get("rowCount")
             for name in ("medium_articles", "medium_articles_cloud")
         }
+        print(
+            "DASHBOARD_ENV "
+            + json.dumps(
+                {
+                    "runs": states,
+                    "slow_task": slow_state,
+                    "jobs_created": stats.get("jobs_created"),
+                    "rows_imported": rows,
+                }
+            ),
+            flush=True,
+        )
+        if keep_serving:
+            sys.stdin.read()  # the emulator serves (live refreshes) until the test closes our stdin
     finally:
         emulator.stop()
-    print(
-        "DASHBOARD_ENV "
-        + json.dumps(
-            {
-                "runs": states,
-                "slow_task": slow_state,
-                "jobs_created": stats.get("jobs_created"),
-                "rows_imported": rows,
-            }
-        ),
-        flush=True,
-    )
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]).resolve()))
+    sys.exit(main(Path(sys.argv[1]).resolve(), keep_serving="--serve" in sys.argv[2:]))

@@ -95,18 +95,20 @@ def dashboard(tmp_path_factory) -> Dashboard:
     setup_log = home / "setup.log"
     with setup_log.open("wb") as out:
         setup = subprocess.Popen(
-            [sys.executable, str(Path(__file__).parent / "dashboard_env.py"), str(home)],
+            [sys.executable, str(Path(__file__).parent / "dashboard_env.py"), str(home), "--serve"],
+            stdin=subprocess.PIPE,
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
         )
     server = None
     try:
-        _wait_for_line(setup_log, "DASHBOARD_DB_READY", setup, 300)
+        ready = _wait_for_line(setup_log, "DASHBOARD_DB_READY ", setup, 300)
         port = demo.free_port()
-        server = demo.launch_api_server(port, home / "api-server.log", env)  # starts while the DAGs run
+        # starts while the DAGs run; the emulator's connections serve the live refresh
+        server_env = {**env, **json.loads(ready.split(" ", 1)[1])}
+        server = demo.launch_api_server(port, home / "api-server.log", server_env)
         line = _wait_for_line(setup_log, "DASHBOARD_ENV ", setup, 400)
-        assert setup.wait(timeout=120) == 0, setup_log.read_text()[-4000:]
         demo.wait_until_up(server, port, home / "api-server.log")
         board = Dashboard(f"http://127.0.0.1:{port}", home, json.loads(line.split(" ", 1)[1]))
         for user, password in PASSWORDS.items():
@@ -117,11 +119,14 @@ def dashboard(tmp_path_factory) -> Dashboard:
             board.tokens[user] = resp.json()["access_token"]
         yield board
     finally:
-        if setup.poll() is None:
-            setup.kill()
-            setup.wait()
         if server is not None:
             demo.stop_process(server)
+        setup.stdin.close()  # the emulator stops
+        try:
+            setup.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            setup.kill()
+            setup.wait()
 
 
 def _by_task(jobs: list[dict]) -> dict[str, dict]:
@@ -307,6 +312,41 @@ def test_a_dag_the_user_may_not_read_is_refused(dashboard):
     assert detail.status_code == 404 and "job_id" not in detail.text
 
 
+# --- live refresh ---------------------------------------------------------------------------------
+def _live(dashboard, job: dict, user: str = "admin") -> requests.Response:
+    return dashboard.get(
+        "/vectorimport/api/job/live",
+        user,
+        dag_id=job["dag_id"],
+        run_id=job["run_id"],
+        task_id=job["task_id"],
+        map_index=job["map_index"],
+    )
+
+
+def test_live_refresh_asks_the_service_through_the_trigger_connection(dashboard):
+    job = _by_task(dashboard.jobs()["jobs"])[f"{SLOW}.import_slowly"]
+    first = _live(dashboard, job)
+    assert first.status_code == 200, first.text
+    live = first.json()
+    assert live["live"] is True and live["job_id"] == job["job_id"]
+    # the emulator paces this job at a minute per step: the service says it is still waiting
+    assert live["state"] in ("pending", "running") and live["raw_state"]
+    assert live["collection"] == "medium_articles_cloud"
+    second = _live(dashboard, job)  # within 15 s: the cached answer, no second service call
+    assert second.status_code == 200 and second.json()["cached"] is True
+    assert second.json()["fetched_at"] == live["fetched_at"]
+
+
+def test_live_refresh_only_for_waiting_jobs_the_user_may_read(dashboard):
+    jobs = _by_task(dashboard.jobs()["jobs"])
+    done = _live(dashboard, jobs[f"{PIPELINE}.import_into_milvus"])
+    assert done.status_code == 409
+    assert _live(dashboard, jobs[f"{SLOW}.import_slowly"], user="exports").status_code == 404
+    anonymous = dashboard.get("/vectorimport/api/job/live", user=None, dag_id=SLOW, run_id="r", task_id="t")
+    assert anonymous.status_code == 401
+
+
 # --- bad input ------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("params", "names"),
@@ -359,6 +399,7 @@ def test_no_secret_in_any_answer(dashboard):
     }
     secrets |= set(dashboard.tokens.values())  # the caller's own JWT is not echoed either
     bodies = [dashboard.get("/vectorimport/api/jobs").text, dashboard.get("/vectorimport/api/meta").text]
+    bodies.append(_live(dashboard, _by_task(dashboard.jobs()["jobs"])[f"{SLOW}.import_slowly"]).text)
     for job in dashboard.jobs()["jobs"]:
         bodies.append(
             dashboard.get(
@@ -434,7 +475,10 @@ def test_browser_admin_sees_the_jobs_in_the_airflow_ui(dashboard, browser):
         assert f"{expected['medium_articles']:,}" in milvus.inner_text()
         assert "completed" in milvus.inner_text()
         running = frame.locator("tr.job[data-state=running]")
-        assert "import_slowly" in running.inner_text() and "waiting" in running.inner_text()
+        assert "import_slowly" in running.inner_text()
+        # the deferred job's row is refreshed live from the service (through the API server)
+        live = frame.wait_for_selector("tr.job[data-live='1']", timeout=30_000)
+        assert "import_slowly" in live.inner_text() and "live" in live.inner_text()
         assert frame.locator("[data-chip=failed] b").inner_text() == "1"
         # the detail of the completed Milvus job: its file with the rows it imported
         milvus.click()

@@ -254,6 +254,94 @@ def _jobs(rows: list[TaskRow], *, base: str) -> tuple[list[dict[str, Any]], int]
     return jobs, skipped
 
 
+# --- live refresh of a waiting job ----------------------------------------------------------------
+_PKG = "airflow_provider_vectorimport.triggers"
+#: trigger classpath -> how to fetch the job it waits for (the hooks, server-side)
+LIVE_TRIGGERS = {
+    f"{_PKG}.zilliz.ZillizImportJobTrigger": "zilliz",
+    f"{_PKG}.vikingdb.VikingDBTaskTrigger": "vikingdb",
+}
+LIVE_TTL = 15.0  # seconds one job's live answer is reused
+LIVE_BUDGET = (20, 60.0)  # at most 20 service calls per minute per API server process
+
+
+class _LiveLimiter:
+    """Per-job cache and a global budget, so the page's auto-refresh cannot hammer the services."""
+
+    def __init__(self, ttl: float, calls: int, per: float) -> None:
+        import threading
+
+        self.ttl, self.calls, self.per = ttl, calls, per
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
+        self._stamps: list[float] = []
+
+    def cached(self, key: tuple[str, str, str]) -> dict[str, Any] | None:
+        import time
+
+        with self._lock:
+            hit = self._cache.get(key)
+            return hit[1] if hit and time.monotonic() - hit[0] < self.ttl else None
+
+    def take(self) -> float:
+        """0 when a call may go out now, else the seconds to wait."""
+        import time
+
+        now = time.monotonic()
+        with self._lock:
+            self._stamps = [t for t in self._stamps if now - t < self.per]
+            if len(self._stamps) >= self.calls:
+                return self.per - (now - self._stamps[0])
+            self._stamps.append(now)
+            return 0.0
+
+    def store(self, key: tuple[str, str, str], value: dict[str, Any]) -> None:
+        import time
+
+        with self._lock:
+            if len(self._cache) > 1000:
+                self._cache.clear()
+            self._cache[key] = (time.monotonic(), value)
+
+
+_LIVE = _LiveLimiter(LIVE_TTL, *LIVE_BUDGET)
+
+
+def _trigger_of(session: Any, row: TaskRow) -> tuple[str, dict[str, Any]] | None:
+    from airflow.models.taskinstance import TaskInstance as TI
+    from airflow.models.trigger import Trigger
+    from sqlalchemy import select
+
+    stmt = (
+        select(Trigger)
+        .join(TI, TI.trigger_id == Trigger.id)
+        .where(
+            TI.dag_id == row.dag_id,
+            TI.run_id == row.run_id,
+            TI.task_id == row.task_id,
+            TI.map_index == row.map_index,
+        )
+    )
+    trigger = session.scalars(stmt).first()
+    if trigger is None or trigger.classpath not in LIVE_TRIGGERS:
+        return None
+    kwargs = trigger.kwargs
+    return trigger.classpath, dict(kwargs) if isinstance(kwargs, Mapping) else {}
+
+
+def _fetch_summary(service: str, conn_id: str, job_id: str) -> dict[str, Any]:
+    """The job as the service reports it now, summarized like the operators do (no secrets)."""
+    if service == "vikingdb":
+        from airflow_provider_vectorimport.hooks.vikingdb import VikingDBHook
+        from airflow_provider_vectorimport.operators.vikingdb import task_summary
+
+        return task_summary(VikingDBHook(conn_id).get_task(job_id))
+    from airflow_provider_vectorimport.hooks.zilliz import ZillizHook
+    from airflow_provider_vectorimport.operators.zilliz import job_summary
+
+    return job_summary(ZillizHook(conn_id).get_import_job(job_id))
+
+
 # --- the app --------------------------------------------------------------------------------------
 def _session() -> Iterator[Any]:
     """A metadata DB session per request (what the core API's ``SessionDep`` does)."""
@@ -347,6 +435,71 @@ def create_app() -> FastAPI:
         if not jobs:
             raise not_found
         return JSONResponse(jobs[0], headers=_NO_STORE)
+
+    @app.get("/api/job/live")
+    def live_job(
+        request: Request, session: Any = Depends(_session), user: Any = Depends(get_user)
+    ) -> JSONResponse:
+        """A job that still waits (its task is deferred), asked of the service now, through the
+        connection its trigger uses, server-side. One answer per job per 15 s, 20 service calls
+        per minute per API server process (429 beyond)."""
+        _check_params(request, DETAIL_PARAMS)
+        missing = [n for n in ("dag_id", "run_id", "task_id") if not request.query_params.get(n)]
+        if missing:
+            raise _bad(f"missing query parameter(s): {', '.join(missing)}")
+        map_index = _int_param(request, "map_index", -1, -1, 1_000_000)
+        dag_id = request.query_params["dag_id"]
+        not_found = HTTPException(
+            status.HTTP_404_NOT_FOUND, "no such vectorimport job (or you may not read its DAG)"
+        )
+        if dag_id not in _readable_dag_ids(user, session):
+            raise not_found
+        rows = _load_rows(
+            session,
+            {dag_id},
+            run_id=request.query_params["run_id"],
+            task_id=request.query_params["task_id"],
+            map_index=map_index,
+            limit=1,
+        )
+        jobs, _ = _jobs(rows, base=_ui_base())
+        if not jobs:
+            raise not_found
+        row, job = rows[0], jobs[0]
+        found = _trigger_of(session, row) if row.state == "deferred" else None
+        if found is None:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, "only a job whose task is deferred can be refreshed live"
+            )
+        classpath, kwargs = found
+        conn_id, trigger_job = kwargs.get("conn_id"), kwargs.get("job_id")
+        if not isinstance(conn_id, str) or str(trigger_job) != job["job_id"]:
+            raise HTTPException(status.HTTP_409_CONFLICT, "the task's trigger waits for another job")
+        key = (classpath, conn_id, job["job_id"])
+        answer = _LIVE.cached(key)
+        if answer is None:
+            wait = _LIVE.take()
+            if wait > 0:
+                raise HTTPException(
+                    status.HTTP_429_TOO_MANY_REQUESTS,
+                    "too many live refreshes; try again later",
+                    headers={"Retry-After": str(max(1, int(wait) + 1))},
+                )
+            try:
+                summary = _fetch_summary(LIVE_TRIGGERS[classpath], conn_id, job["job_id"])
+            except Exception as exc:  # the service's answer, never its credentials
+                log.warning("live refresh of %s failed: %s", job["job_id"], type(exc).__name__)
+                raise HTTPException(
+                    status.HTTP_502_BAD_GATEWAY, f"the service could not be asked ({type(exc).__name__})"
+                ) from None
+            row.xcoms["return_value"] = summary
+            fresh, _ = _jobs([row], base=_ui_base())
+            if not fresh:
+                raise HTTPException(status.HTTP_502_BAD_GATEWAY, "the service's answer could not be read")
+            answer = {**fresh[0], "live": True, "fetched_at": datetime.now(tz=UTC).isoformat()}
+            _LIVE.store(key, answer)
+            return JSONResponse({**answer, "cached": False}, headers=_NO_STORE)
+        return JSONResponse({**answer, "cached": True}, headers=_NO_STORE)
 
     @app.get("/api/meta")
     def meta(user: Any = Depends(get_user)) -> JSONResponse:
