@@ -202,3 +202,20 @@ def test_the_plugin_is_registered_both_ways():
     assert {"/", "/api/jobs", "/api/job", "/api/meta"} <= routes
     (view,) = plugin.external_views
     assert view["href"] == app["url_prefix"] + "/" and view["destination"] == "nav"
+
+
+def test_live_refresh_limiter_caches_per_job_and_caps_calls():
+    from airflow_provider_vectorimport.plugins.api import _LiveLimiter
+
+    limiter = _LiveLimiter(ttl=60.0, calls=2, per=60.0)
+    key = ("cls", "conn", "job-1")
+    assert limiter.cached(key) is None
+    assert limiter.take() == 0.0 and limiter.take() == 0.0
+    wait = limiter.take()  # the third call within the minute must wait
+    assert 0 < wait <= 60.0
+    limiter.store(key, {"state": "running"})
+    assert limiter.cached(key) == {"state": "running"}
+    assert limiter.cached(("cls", "conn", "job-2")) is None
+    expired = _LiveLimiter(ttl=0.0, calls=1, per=60.0)
+    expired.store(key, {"state": "running"})
+    assert expired.cached(key) is None
