@@ -46,6 +46,12 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "Zilliz Cloud / Milvus", "python-modules": [f"{_PKG}.triggers.zilliz"]},
             {"integration-name": "VikingDB", "python-modules": [f"{_PKG}.triggers.vikingdb"]},
         ],
+        "plugins": [
+            {
+                "name": "vectorimport_dashboard",
+                "plugin-class": f"{_PKG}.plugins.VectorImportDashboardPlugin",
+            },
+        ],
         "extra-links": [
             f"{_PKG}.links.ZillizImportJobLink",
             f"{_PKG}.links.VikingDBTaskLink",
