@@ -27,22 +27,18 @@ import email.utils
 import json
 import logging
 import random
-import socket
 import ssl
+import sys
 import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from airflow_provider_vectorimport import __version__
 from airflow_provider_vectorimport.exceptions import (
@@ -57,6 +53,9 @@ from airflow_provider_vectorimport.exceptions import (
     TlsError,
     TransportError,
 )
+
+if TYPE_CHECKING:  # requests is imported by sync clients only: triggers never load it
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -367,9 +366,12 @@ class _BaseClient:
                 f"{self.service} {call.where}: the certificate of {host} does not verify "
                 f"({exc.certificate_error}); for a private CA set the connection extra ca_bundle"
             )
-        if isinstance(exc, aiohttp.ClientSSLError | requests.exceptions.SSLError | ssl.SSLError):
+        req = sys.modules.get("requests")  # loaded by sync clients only
+        req_ssl: tuple[type[BaseException], ...] = (req.exceptions.SSLError,) if req is not None else ()
+        req_timeout: tuple[type[BaseException], ...] = (req.Timeout,) if req is not None else ()
+        if isinstance(exc, (aiohttp.ClientSSLError, ssl.SSLError, *req_ssl)):
             return TlsError(f"{self.service} {call.where}: TLS with {host} failed: {_ssl_reason(exc)}")
-        if isinstance(exc, TimeoutError | asyncio.TimeoutError | requests.Timeout):
+        if isinstance(exc, (TimeoutError, asyncio.TimeoutError, *req_timeout)):
             if call.deadline is not None and time.time() >= call.deadline - 0.05:
                 return self._deadline_error(call, exc)
             return TransportError(f"{self.service} {call.where}: no complete answer within {timeout:.1f}s")
@@ -392,89 +394,13 @@ def _ssl_reason(exc: BaseException) -> str:
 
 # ----------------------------------------------------------------------------- sync (requests)
 
-_guard_local = threading.local()
-
-
-class _TotalTimeout:
-    """Cuts the sockets of one sync attempt when its total time is up (a trickling server would
-    otherwise satisfy every per-read timeout forever)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.fired = False
-        self._socks: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(max(0.0, seconds), self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def watch(self, sock: socket.socket | None) -> None:
-        if sock is None:
-            return
-        with self._lock:
-            self._socks.append(sock)
-            fired = self.fired
-        if fired:
-            _cut(sock)
-
-    def _fire(self) -> None:
-        with self._lock:
-            self.fired = True
-            socks = list(self._socks)
-        for sock in socks:
-            _cut(sock)
-
-    def cancel(self) -> None:
-        self._timer.cancel()
-
-
-def _cut(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-class _WatchedMixin:
-    sock: socket.socket | None
-
-    def request(self, *args: Any, **kwargs: Any) -> Any:
-        result = super().request(*args, **kwargs)  # type: ignore[misc]
-        guard = getattr(_guard_local, "guard", None)
-        if guard is not None:
-            guard.watch(self.sock)
-        return result
-
-
-class _WatchedHTTPConnection(_WatchedMixin, HTTPConnection):
-    pass
-
-
-class _WatchedHTTPSConnection(_WatchedMixin, HTTPSConnection):
-    pass
-
-
-class _WatchedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-class _WatchedAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
-
 
 def new_requests_session(policy: RetryPolicy | None = None) -> requests.Session:
     """A keep-alive ``requests.Session`` whose connections honour the per-attempt total timeout."""
+    from airflow_provider_vectorimport._sync_http import new_session
+
     policy = policy or RetryPolicy()
-    session = requests.Session()
-    adapter = _WatchedAdapter(pool_connections=4, pool_maxsize=max(1, policy.max_connections))
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+    return new_session(max(1, policy.max_connections))
 
 
 class HttpClient(_BaseClient):
@@ -507,9 +433,12 @@ class HttpClient(_BaseClient):
                 time.sleep(self._retry_delay(call, attempt, exc))
 
     def _once(self, call: Call, timeout: float) -> Any:
+        import requests
+
+        from airflow_provider_vectorimport._sync_http import TotalTimeout
+
         headers, body = self._prepare(call)
-        guard = _TotalTimeout(timeout)
-        _guard_local.guard = guard
+        guard = TotalTimeout(timeout)
         try:
             resp = self.session.request(
                 call.method,
@@ -525,7 +454,6 @@ class HttpClient(_BaseClient):
                 raise self._transport_error(call, TimeoutError(), timeout) from exc
             raise self._transport_error(call, exc, timeout) from exc
         finally:
-            _guard_local.guard = None
             guard.cancel()
         if guard.fired:  # cut after the last byte: the answer is complete, keep it
             log.debug("%s %s: total timeout fired after the answer was read", self.service, call.where)
