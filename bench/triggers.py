@@ -301,7 +301,8 @@ def main() -> None:
     sizes = [int(x) for x in args.n.split(",")]
     services = args.services.split(",")
     print(
-        f"poll {args.poll:g}s, window {args.seconds:g}s after {args.warmup:g}s warm-up; CPU = share of one core"
+        f"poll {args.poll:g}s, window {args.seconds:g}s after {args.warmup:g}s warm-up, best of {args.repeat}; "
+        "CPU = user+sys share of one core, RSS = peak of the process"
     )
     print(
         f"{'scheme':6} {'service':9} {'N':>5} | {'ours CPU':>8} {'bound CPU':>9} {'ratio':>6} | "

@@ -380,3 +380,37 @@ async def test_connection_is_loaded_once_and_masked_without_the_blocking_call(mo
     from airflow.sdk._shared.secrets_masker import redact
 
     assert API_KEY not in str(redact(f"token {API_KEY}"))
+
+
+def test_polling_operator_stops_at_its_timeout_when_the_server_stalls(monkeypatch):
+    """The non-deferrable path has the same deadline: a poll stalled past ``timeout`` (with retries
+    left) ends the task with the timeout message instead of waiting out read timeouts."""
+    from airflow.sdk.exceptions import AirflowException
+
+    from airflow_provider_vectorimport.operators.zilliz import ZillizImportOperator
+    from tests.runtime import FakeTI, Store, context
+
+    polls = {"n": 0}
+
+    def handler(method, path, body):
+        if path.endswith("/create"):
+            return Answer(body={"code": 0, "data": {"jobId": "job-p"}})
+        if path.endswith("/list"):
+            return Answer(body={"code": 0, "data": {"records": []}})
+        polls["n"] += 1
+        if polls["n"] == 1:
+            return Answer(body=progress("job-p"))
+        return Answer(stall=120, body=progress("job-p"))
+
+    with NetServer(handler) as srv:
+        zilliz_conn(monkeypatch, "zilliz_default", srv.url, max_attempts=8, timeout=100)
+        op = ZillizImportOperator(
+            task_id="import",
+            collection_name="articles",
+            object_url="s3://bucket/a.parquet",
+            poll_interval=0.2,
+            timeout=2,
+            deferrable=False,
+        )
+        with pytest.raises(AirflowException, match=r"still running after 2s.*no answer before the deadline"):
+            _in_thread(lambda: op.execute(context(FakeTI(), Store())), bound=30)
