@@ -122,7 +122,16 @@ def serve(cert: str, key: str, use_tls: bool) -> None:
 
 
 def child(
-    kind: str, service: str, n: int, url: str, ca: str, poll: float, warmup: float, seconds: float, out: str
+    kind: str,
+    service: str,
+    n: int,
+    url: str,
+    ca: str,
+    poll: float,
+    warmup: float,
+    seconds: float,
+    out: str,
+    sign_bound: bool = False,
 ) -> None:
     import airflow.triggers.base  # noqa: F401  - both contenders pay for Airflow being loaded
     import psutil
@@ -146,13 +155,23 @@ def child(
         async for event in trigger.run():
             raise RuntimeError(f"unexpected event {event.payload}")
 
+    signer = None
+    if kind == "bound" and service == "vikingdb" and sign_bound:
+        from airflow_provider_vectorimport.signing import SigningCredentials, VolcengineSigner
+
+        signer = VolcengineSigner(SigningCredentials("AK-BENCH", "SK-BENCH", "cn-north-1", "air"))
+
     async def bound_one(session, i: int, ssl_ctx) -> None:
         target = url + (Z_PATH if service == "zilliz" else V_PATH)
         body = (
             {"jobId": f"job-{i}", "clusterId": "in01-b"} if service == "zilliz" else {"task_id": f"job-{i}"}
         )
         while True:
-            async with session.post(target, json=body, ssl=ssl_ctx) as resp:
+            headers = None
+            if signer is not None:  # the request signing every VikingDB client must do
+                headers = {"Content-Type": "application/json"}
+                headers.update(signer("POST", target, headers, json.dumps(body).encode()))
+            async with session.post(target, json=body, ssl=ssl_ctx, headers=headers) as resp:
                 data = await resp.json()
                 assert data["code"] == 0
             await asyncio.sleep(poll)
@@ -229,6 +248,7 @@ def run_pair(service: str, n: int, url: str, ca: str, args: argparse.Namespace, 
         cmd = [sys.executable, __file__, "--child", kind, "--service", service, "--url", url, "--ca", ca]
         cmd += ["--n", str(n), "--poll", str(args.poll), "--warmup", str(args.warmup)]
         cmd += ["--seconds", str(args.seconds), "--out", str(out)]
+        cmd += ["--sign-bound"] if args.sign_bound else []
         procs[kind] = (subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), out)
         if not args.parallel:  # one at a time: on a shared machine the server is the other contender
             _finish(procs[kind], kind, service, n)
@@ -268,6 +288,9 @@ def main() -> None:
     parser.add_argument("--no-https", action="store_true")
     parser.add_argument("--parallel", action="store_true", help="run ours and the bound at the same time")
     parser.add_argument("--repeat", type=int, default=1, help="alternate ours/bound this many times")
+    parser.add_argument(
+        "--sign-bound", action="store_true", help="the VikingDB bound signs its requests too (SignerV4)"
+    )
     parser.add_argument("--child", choices=("ours", "bound"))
     parser.add_argument("--serve", action="store_true")
     parser.add_argument("--service", default="zilliz")
@@ -292,6 +315,7 @@ def main() -> None:
             args.warmup,
             args.seconds,
             args.out,
+            args.sign_bound,
         )
         return
 

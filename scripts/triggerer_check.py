@@ -185,7 +185,18 @@ def main() -> int:
         )
         say(f"triggered {run_id}; waiting for {TASK} to defer")
         wait_for(f"{TASK} to be deferred", lambda: ti_state(run_id, TASK) == "deferred", 300)
-        time.sleep(3)  # let the trigger poll at least once
+        assigned = (
+            "select t.triggerer_id from trigger t join task_instance ti on ti.trigger_id = t.id "
+            "where ti.run_id=? and ti.task_id=?"
+        )
+        wait_for(
+            "the first triggerer to pick the trigger up",
+            lambda: bool(query(assigned, run_id, TASK)) and query(assigned, run_id, TASK)[0][0] is not None,
+            120,
+        )
+        first_job = query(assigned, run_id, TASK)[0][0]
+        say(f"the trigger runs in triggerer job {first_job}")
+        time.sleep(4)  # let it poll
         say("killing the triggerer (SIGKILL, whole process group) while the import is deferred")
         stop("triggerer-1", signal.SIGKILL)
         time.sleep(5)
@@ -205,9 +216,21 @@ def main() -> int:
         created = emulator.stats().get("jobs_created", {})
         say(f"DAG run {run_state}; tasks {states}")
         say(f"emulator import jobs created per collection: {created}")
-        resumed = (HOME / "triggerer-2.log").read_text(errors="replace")
-        picked_up = "ZillizImportJobTrigger" in resumed
-        say(f"the new triggerer ran the Zilliz trigger: {picked_up}")
+        # the trigger's lines go to the task's log, one file per triggerer job that ran it
+        (new_job,) = query("select max(id) from job where job_type='TriggererJob'")[0]
+        assert new_job != first_job
+        task_logs = HOME / "airflow" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={TASK}"
+        per_triggerer = sorted(p.name for p in task_logs.glob("attempt=1.log.trigger.*.log"))
+        resumed = task_logs / f"attempt=1.log.trigger.{new_job}.log"
+        picked_up = resumed.exists() and "Trigger fired event" in resumed.read_text(errors="replace")
+        say(f"trigger logs of {TASK}: {per_triggerer}")
+        say(f"the new triggerer (job {new_job}) resumed the trigger and fired its event: {picked_up}")
+        if picked_up:
+            lines = [
+                json.loads(x).get("event", "") for x in resumed.read_text().splitlines() if x.startswith("{")
+            ]
+            for line in lines:
+                say(f"    {line}")
         ok = (
             run_state == "success"
             and states.get(TASK) == "success"
