@@ -114,7 +114,7 @@ class RetryPolicy:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     total_timeout: float = 120.0
-    max_connections: int = 32
+    max_connections: int = 64
     tls: TlsSettings = field(default_factory=TlsSettings)
 
     @classmethod
