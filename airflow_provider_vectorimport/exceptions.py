@@ -88,3 +88,16 @@ class JobFailedError(VectorImportError):
         self.job_id = job_id
         self.summary = summary or {}
         super().__init__(message)
+
+
+class TlsError(TransportError):
+    """The server's certificate did not verify (or the TLS handshake failed). Never retried, and
+    never "fixed" by retrying without verification: set the connection's ``ca_bundle`` extra."""
+
+    retryable = False
+
+
+class DeadlineExceeded(TransportError):
+    """The caller's deadline passed before a request (with its retries) could get an answer."""
+
+    retryable = False

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from airflow.sdk import conf
@@ -15,8 +17,18 @@ def default_deferrable() -> bool:
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
+_MASK_LATER: ContextVar[list[Any] | None] = ContextVar("vectorimport_mask_later", default=None)
+
+
 def mask_secrets(*values: Any) -> None:
-    """Register secret values with Airflow's secrets masker so they never reach logs or XCom."""
+    """Register secret values with Airflow's secrets masker so they never reach logs or XCom.
+
+    Inside :func:`collect_secrets` (async callers) the values are collected instead, for
+    :func:`amask_secrets` to register without a blocking call on the event loop."""
+    later = _MASK_LATER.get()
+    if later is not None:
+        later.extend(v for v in values if v)
+        return
     try:
         from airflow.sdk.log import mask_secret
     except ImportError:  # pragma: no cover - very old SDKs
@@ -24,6 +36,34 @@ def mask_secrets(*values: Any) -> None:
     for value in values:
         if value:
             mask_secret(value)
+
+
+async def amask_secrets(*values: Any) -> None:
+    """:func:`mask_secrets` for event loops (triggers): the SDK's ``amask_secret`` when it exists
+    (Airflow >= 3.3.2), else the sync one in a worker thread, where blocking is harmless."""
+    values = tuple(v for v in values if v)
+    if not values:
+        return
+    try:
+        from airflow.sdk.log import amask_secret
+    except ImportError:  # pragma: no cover - older SDKs
+        import asyncio
+
+        await asyncio.to_thread(mask_secrets, *values)
+        return
+    for value in values:
+        await amask_secret(value)
+
+
+@contextmanager
+def collect_secrets() -> Iterator[list[Any]]:
+    """Collect what :func:`mask_secrets` is asked to mask inside the block (see :func:`amask_secrets`)."""
+    collected: list[Any] = []
+    token = _MASK_LATER.set(collected)
+    try:
+        yield collected
+    finally:
+        _MASK_LATER.reset(token)
 
 
 def run_identity(context: Any) -> tuple[str, str, str, int]:

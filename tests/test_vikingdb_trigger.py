@@ -109,9 +109,11 @@ def _confirm_task(vdb) -> str:
     )
 
 
-async def test_confirm_is_logged_each_poll_until_deadline(vdb, capsys):
+async def test_confirm_is_logged_with_each_heartbeat_until_deadline(vdb, capsys):
     task_id = _confirm_task(vdb)
-    events = await collect(trigger(vdb, task_id, end_time=time.time() + 1.5))
+    trig = trigger(vdb, task_id, end_time=time.time() + 1.5)
+    trig.heartbeat_interval = 0.3
+    events = await collect(trig)
     assert [e.payload["status"] for e in events] == ["timeout"]
     hints = [line for line in capsys.readouterr().out.splitlines() if "waiting for confirmation" in line]
     assert len(hints) >= 2 and all("warning" in line for line in hints)

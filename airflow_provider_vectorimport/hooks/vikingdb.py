@@ -51,7 +51,7 @@ from airflow_provider_vectorimport.exceptions import (
 from airflow_provider_vectorimport.http import AsyncHttpClient, HttpClient, RetryPolicy, parse_retry_after
 from airflow_provider_vectorimport.models import JobState, VikingDBTask, parse_progress, to_int
 from airflow_provider_vectorimport.signing import SigningCredentials, VolcengineSigner
-from airflow_provider_vectorimport.utils import mask_secrets
+from airflow_provider_vectorimport.utils import amask_secrets, collect_secrets, mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -879,7 +879,10 @@ class AsyncVikingDBHook:
 
             conn = await get_async_connection(self.vikingdb_conn_id)
             extra = await get_async_extra_dejson(conn)
-            self._settings = settings_from_connection(conn, extra)
+            with collect_secrets() as secrets:  # masked below without blocking the event loop
+                settings = settings_from_connection(conn, extra)
+            await amask_secrets(*secrets)
+            self._settings = settings
         return self._settings
 
     async def get_conn(self) -> AsyncHttpClient:

@@ -34,7 +34,12 @@ from airflow_provider_vectorimport.http import (
     request_not_processed,
 )
 from airflow_provider_vectorimport.models import FileDetail, ImportJob, JobState, parse_progress, to_int
-from airflow_provider_vectorimport.utils import mask_secrets, normalize_file_groups
+from airflow_provider_vectorimport.utils import (
+    amask_secrets,
+    collect_secrets,
+    mask_secrets,
+    normalize_file_groups,
+)
 
 log = logging.getLogger(__name__)
 
@@ -782,7 +787,10 @@ class ZillizHook(BaseHook):
 
             conn = await get_async_connection(self.zilliz_conn_id, hook=self)
             extra = await get_async_extra_dejson(conn)
-            self._config = self._finish_config(config_from_connection(conn, extra))
+            with collect_secrets() as secrets:  # masked below without blocking the event loop
+                config = self._finish_config(config_from_connection(conn, extra))
+            await amask_secrets(*secrets)
+            self._config = config
         return self._config
 
     def _finish_config(self, config: ZillizConfig) -> ZillizConfig:
@@ -821,10 +829,13 @@ class ZillizHook(BaseHook):
         )
 
     async def _acall(self, config: ZillizConfig, call: ApiCall) -> Any:
-        async with AsyncHttpClient(**self._client_kwargs(config)) as client:
-            return await client.request(
-                call.method, call.path, json=call.json, params=call.params, headers=call.headers
-            )
+        # one client per hook; its HTTP session is the event loop's pooled one for the endpoint
+        client = getattr(self, "_aclient", None)
+        if client is None:
+            client = self._aclient = AsyncHttpClient(**self._client_kwargs(config))
+        return await client.request(
+            call.method, call.path, json=call.json, params=call.params, headers=call.headers
+        )
 
     # -- sync API
     def create_import_job(

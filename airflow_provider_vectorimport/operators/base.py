@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_vectorimport.exceptions import DeadlineExceeded
+from airflow_provider_vectorimport.http import deadline_scope
 from airflow_provider_vectorimport.triggers.base import PollingJobTrigger
 
 if TYPE_CHECKING:
@@ -67,7 +69,14 @@ class JobOperatorBase(BaseOperator):
                     "it keeps running on the service"
                 )
             time.sleep(min(self.poll_interval, max(0.0, end_time - time.time())))
-            current = self.fetch_job(job_id)
+            try:
+                with deadline_scope(end_time):  # a poll's retries never run past the deadline
+                    current = self.fetch_job(job_id)
+            except DeadlineExceeded as exc:
+                raise AirflowException(
+                    f"{self.job_noun} {job_id} still {self.state_label(current)} after {self.timeout:.0f}s "
+                    f"(the last poll got no answer: {exc}); it keeps running on the service"
+                ) from exc
             self.log_job(current)
             if current.is_terminal:
                 return self.finish(context, current)

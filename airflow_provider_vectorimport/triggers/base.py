@@ -1,8 +1,10 @@
 """One polling trigger shape shared by every service.
 
 Kwargs hold only a connection id, a job id, the poll interval and an absolute deadline (epoch
-seconds): no secrets and no file lists. ``run`` polls with async HTTP only, logs progress on every
-poll, retries transient errors inside the trigger (they are not fatal) and yields exactly one event:
+seconds): no secrets and no file lists. ``run`` polls with async HTTP only (the event loop's pooled
+session), logs a progress line when the job changes and a heartbeat at a bounded rate otherwise,
+retries transient errors inside the trigger (they are not fatal), never polls past ``end_time``
+(the timeout event comes within ``poll_interval`` + a few seconds of it) and yields exactly one event:
 
 ``{"status": "success" | "failed" | "timeout" | "error", "job_id": ..., "job": {...}, "message": ...}``
 """
@@ -17,8 +19,13 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_vectorimport.exceptions import ServiceError, TransportError
+from airflow_provider_vectorimport.exceptions import DeadlineExceeded, ServiceError, TransportError
+from airflow_provider_vectorimport.http import deadline_scope
 from airflow_provider_vectorimport.models import JobState
+
+#: How long past ``end_time`` a poll may still run before it is cut (the HTTP core already stops
+#: its attempts and retries at the deadline; this only bounds whatever else ``fetch`` awaits).
+DEADLINE_GRACE = 2.0
 
 
 class PollingJobTrigger(BaseTrigger):
@@ -26,6 +33,9 @@ class PollingJobTrigger(BaseTrigger):
 
     #: How many consecutive polls may fail transiently (after the HTTP core's own retries).
     max_consecutive_errors: int = 10
+    #: While nothing changes, one heartbeat line per this many seconds (a progress line is logged
+    #: whenever state, percentage or rows change): 1,000 quiet jobs write ~8 lines a second.
+    heartbeat_interval: float = 120.0
 
     def __init__(
         self,
@@ -68,11 +78,46 @@ class PollingJobTrigger(BaseTrigger):
             }
         )
 
+    def log_progress(self, job: Any, *, changed: bool, elapsed: float, since_change: float) -> None:
+        """A progress line when the job changed; otherwise a heartbeat line (called at most once
+        per :attr:`heartbeat_interval` while nothing changes)."""
+        if changed:
+            self.log.info("%s", job.describe())
+        else:
+            self.log.info(
+                "%s; unchanged for %.0fs, waiting %.0fs so far", job.describe(), since_change, elapsed
+            )
+
+    async def _poll(self) -> Any:
+        """One poll, bounded by the deadline (the HTTP core cuts attempts and retries to it; the
+        outer timeout is a backstop for anything else awaited in ``fetch``)."""
+        if self.end_time is None:
+            return await self.fetch()
+        with deadline_scope(self.end_time):
+            async with asyncio.timeout_at(
+                asyncio.get_running_loop().time() + max(0.0, self.end_time - time.time()) + DEADLINE_GRACE
+            ):
+                return await self.fetch()
+
+    def _timeout_event(self, job: Any, why: str) -> TriggerEvent:
+        state = f"; last seen: {job.describe()}" if job is not None else ""
+        return self._event("timeout", f"{self.job_id} did not finish before the deadline{state}{why}", job)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         errors = 0
+        job: Any = None
+        started = time.monotonic()
+        last_seen: str | None = None
+        last_change = last_line = started
         while True:
+            if self.end_time is not None and time.time() >= self.end_time:
+                yield self._timeout_event(job, "")
+                return
             try:
-                job = await self.fetch()
+                job = await self._poll()
+            except (DeadlineExceeded, TimeoutError) as exc:
+                yield self._timeout_event(job, f"; {exc}" if str(exc) else "")
+                return
             except (TransportError, ServiceError) as exc:
                 if not getattr(exc, "retryable", False) or errors + 1 >= self.max_consecutive_errors:
                     yield self._event("error", f"polling {self.job_id} failed: {exc}")
@@ -90,16 +135,22 @@ class PollingJobTrigger(BaseTrigger):
                 return
             else:
                 errors = 0
-                self.log.info("%s", job.describe())
+                now = time.monotonic()
+                seen = job.describe()
+                changed = seen != last_seen
+                if changed:
+                    last_seen, last_change = seen, now
+                if changed or now - last_line >= self.heartbeat_interval:
+                    self.log_progress(
+                        job, changed=changed, elapsed=now - started, since_change=now - last_change
+                    )
+                    last_line = now
                 if self.is_finished(job):
                     if job.state is JobState.COMPLETED:
-                        yield self._event("success", job.describe(), job)
+                        yield self._event("success", seen, job)
                     else:
-                        yield self._event("failed", job.describe(), job)
+                        yield self._event("failed", seen, job)
                     return
-            if self.end_time is not None and time.time() >= self.end_time:
-                yield self._event("timeout", f"{self.job_id} did not finish before the deadline")
-                return
             delay = self.poll_interval
             if self.end_time is not None:
                 delay = max(0.0, min(delay, self.end_time - time.time()))

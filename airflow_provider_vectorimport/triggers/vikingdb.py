@@ -2,10 +2,11 @@
 
 Kwargs: ``conn_id``, ``job_id`` (the VikingDB task id), ``poll_interval``, ``end_time`` and
 ``fail_on_confirm`` -- never a key. The connection is loaded with ``get_async_connection``, HTTP is
-``aiohttp`` only, transient errors are retried, progress is logged on every poll and exactly one
-event is yielded (see :class:`~airflow_provider_vectorimport.triggers.base.PollingJobTrigger`).
+``aiohttp`` only, transient errors are retried, progress is logged when it changes (a heartbeat
+otherwise) and exactly one event is yielded (see :class:`~airflow_provider_vectorimport.triggers.base.PollingJobTrigger`).
 
-A task in ``confirm`` waits for a human: every poll logs a warning saying so (and how to confirm);
+A task in ``confirm`` waits for a human: every progress and heartbeat line comes with a warning
+saying so (and how to confirm);
 with ``fail_on_confirm=True`` the trigger ends with a ``failed`` event instead of waiting.
 """
 
@@ -51,10 +52,12 @@ class VikingDBTaskTrigger(PollingJobTrigger):
         return self._hook
 
     async def fetch(self) -> VikingDBTask:
-        task = await self._get_hook().get_task(self.job_id)
-        if task.state is JobState.NEEDS_CONFIRMATION:
-            self.log.warning(CONFIRM_HINT.format(task_id=task.task_id))
-        return task
+        return await self._get_hook().get_task(self.job_id)
+
+    def log_progress(self, job: Any, *, changed: bool, elapsed: float, since_change: float) -> None:
+        super().log_progress(job, changed=changed, elapsed=elapsed, since_change=since_change)
+        if job.state is JobState.NEEDS_CONFIRMATION:  # with every progress and heartbeat line
+            self.log.warning(CONFIRM_HINT.format(task_id=job.task_id))
 
     def is_finished(self, job: Any) -> bool:
         if self.fail_on_confirm and job.state is JobState.NEEDS_CONFIRMATION:

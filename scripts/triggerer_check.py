@@ -1,0 +1,252 @@
+"""The real-triggerer check: a deferred import survives the death of its triggerer.
+
+Starts the local emulator (in this process) and a real Airflow 3 deployment in a throw-away
+AIRFLOW_HOME (SQLite, LocalExecutor): ``api-server``, ``scheduler``, ``dag-processor`` and
+``triggerer``, each its own process. Triggers the example DAG ``vectorimport_import_pipeline``,
+waits until ``import_into_milvus`` is deferred, kills the triggerer (SIGKILL, its whole process
+group), checks the import is still deferred, starts a new triggerer, and waits for the DAG run to
+succeed. Passes when both imports completed and the emulator counted exactly one job per
+collection (a resumed trigger polls the job it was given; nothing is created twice).
+
+    PYTHONPATH=$PWD python scripts/triggerer_check.py            # ~2-4 minutes; exit 0 = passed
+    KEEP=1 PYTHONPATH=$PWD python scripts/triggerer_check.py     # keep the home (logs) afterwards
+
+Not part of the test suite: it takes minutes and four Airflow processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "example_dags"
+DAG_ID = "vectorimport_import_pipeline"
+TASK = "import_into_milvus"
+HOME = Path(tempfile.mkdtemp(prefix="vectorimport-triggerer-check-"))
+CONNECTIONS = {
+    "ZILLIZ_DEFAULT": "ZILLIZ_EMULATOR",
+    "ZILLIZ_CLOUD": "ZILLIZ_CLOUD_EMULATOR",
+    "AWS_DEFAULT": "S3_EMULATOR",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+API_PORT = free_port()
+DB = HOME / "airflow" / "airflow.db"
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(HOME / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLES),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{API_PORT}/execution/",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{DB}",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "triggerer-check-not-a-secret",
+        "AIRFLOW__API__SECRET_KEY": "triggerer-check-not-a-secret",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+        "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "8",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "VECTORIMPORT_WORK_DIR": str(HOME / "work"),
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "NO_PROXY": "*",
+    }
+)
+
+PROCS: dict[str, subprocess.Popen] = {}
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def start(name: str, *args: str) -> subprocess.Popen:
+    log = open(HOME / f"{name}.log", "ab")  # closed with the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "airflow", *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: stopped (or killed) as a whole
+    )
+    PROCS[name] = proc
+    say(f"started {name} (pid {proc.pid})")
+    return proc
+
+
+def stop(name: str, sig: int = signal.SIGTERM) -> None:
+    proc = PROCS.pop(name, None)
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(10)
+
+
+def query(sql: str, *args: object) -> list[tuple]:
+    with sqlite3.connect(DB, timeout=10) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def wait_for(what: str, predicate, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, proc in PROCS.items():
+            if proc.poll() is not None:
+                raise SystemExit(f"{name} exited ({proc.returncode}); see {HOME / (name + '.log')}")
+        if predicate():
+            return
+        time.sleep(1)
+    raise SystemExit(f"timed out waiting for {what}; logs in {HOME}")
+
+
+def ti_state(run_id: str, task_id: str) -> str | None:
+    rows = query(
+        "select state from task_instance where dag_id=? and run_id=? and task_id=?", DAG_ID, run_id, task_id
+    )
+    return rows[0][0] if rows else None
+
+
+def main() -> int:
+    from airflow_provider_vectorimport.emulator import Emulator, EmulatorConfig
+
+    # slow job steps so the import stays deferred long enough to kill the triggerer under it
+    emulator = Emulator(EmulatorConfig(port=0, pace_seconds=4.0, data_dir=str(HOME / "emulator"))).start()
+    ok = False
+    try:
+        env = emulator.connection_env()
+        for ours, theirs in CONNECTIONS.items():
+            os.environ[f"AIRFLOW_CONN_{ours}"] = env[f"AIRFLOW_CONN_{theirs}"]
+        schema = json.loads((EXAMPLES / "schemas" / "articles.json").read_text())
+        import requests
+
+        for name in ("medium_articles", "medium_articles_cloud"):
+            requests.post(
+                f"{emulator.url}/v2/vectordb/collections/create",
+                json={"collectionName": name, "schema": schema},
+                headers={"Authorization": f"Bearer {emulator.api_key}"},
+                timeout=60,
+            ).raise_for_status()
+
+        say(f"AIRFLOW_HOME {HOME / 'airflow'}; migrating the SQLite DB")
+        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+        start("api-server", "api-server", "--port", str(API_PORT), "--host", "127.0.0.1")
+        start("dag-processor", "dag-processor")
+        start("scheduler", "scheduler")
+        start("triggerer-1", "triggerer")
+
+        wait_for(
+            "the DAG to be parsed",
+            lambda: bool(query("select 1 from dag where dag_id=?", DAG_ID)) if DB.exists() else False,
+            180,
+        )
+        subprocess.run(
+            [sys.executable, "-m", "airflow", "dags", "unpause", DAG_ID], check=True, capture_output=True
+        )
+        run_id = f"triggerer_check__{int(time.time())}"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "airflow",
+                "dags",
+                "trigger",
+                DAG_ID,
+                "--run-id",
+                run_id,
+                "--conf",
+                '{"rows": 300}',
+            ],
+            check=True,
+            capture_output=True,
+        )
+        say(f"triggered {run_id}; waiting for {TASK} to defer")
+        wait_for(f"{TASK} to be deferred", lambda: ti_state(run_id, TASK) == "deferred", 300)
+        assigned = (
+            "select t.triggerer_id from trigger t join task_instance ti on ti.trigger_id = t.id "
+            "where ti.run_id=? and ti.task_id=?"
+        )
+        wait_for(
+            "the first triggerer to pick the trigger up",
+            lambda: bool(query(assigned, run_id, TASK)) and query(assigned, run_id, TASK)[0][0] is not None,
+            120,
+        )
+        first_job = query(assigned, run_id, TASK)[0][0]
+        say(f"the trigger runs in triggerer job {first_job}")
+        time.sleep(4)  # let it poll
+        say("killing the triggerer (SIGKILL, whole process group) while the import is deferred")
+        stop("triggerer-1", signal.SIGKILL)
+        time.sleep(5)
+        state = ti_state(run_id, TASK)
+        say(f"{TASK} is {state!r} with no triggerer; starting a new one")
+        if state != "deferred":
+            say("the import finished before the triggerer died: raise pace_seconds and rerun")
+            return 2
+        start("triggerer-2", "triggerer")
+        wait_for(
+            "the DAG run to finish",
+            lambda: query("select state from dag_run where run_id=?", run_id)[0][0] in ("success", "failed"),
+            600,
+        )
+        run_state = query("select state from dag_run where run_id=?", run_id)[0][0]
+        states = dict(query("select task_id, state from task_instance where run_id=?", run_id))
+        created = emulator.stats().get("jobs_created", {})
+        say(f"DAG run {run_state}; tasks {states}")
+        say(f"emulator import jobs created per collection: {created}")
+        # the trigger's lines go to the task's log, one file per triggerer job that ran it
+        (new_job,) = query("select max(id) from job where job_type='TriggererJob'")[0]
+        assert new_job != first_job
+        task_logs = HOME / "airflow" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={TASK}"
+        per_triggerer = sorted(p.name for p in task_logs.glob("attempt=1.log.trigger.*.log"))
+        resumed = task_logs / f"attempt=1.log.trigger.{new_job}.log"
+        picked_up = resumed.exists() and "Trigger fired event" in resumed.read_text(errors="replace")
+        say(f"trigger logs of {TASK}: {per_triggerer}")
+        say(f"the new triggerer (job {new_job}) resumed the trigger and fired its event: {picked_up}")
+        if picked_up:
+            lines = [
+                json.loads(x).get("event", "") for x in resumed.read_text().splitlines() if x.startswith("{")
+            ]
+            for line in lines:
+                say(f"    {line}")
+        ok = (
+            run_state == "success"
+            and states.get(TASK) == "success"
+            and created.get("medium_articles") == 1
+            and created.get("medium_articles_cloud") == 1
+            and picked_up
+        )
+        say("PASSED" if ok else f"FAILED; logs in {HOME}")
+        return 0 if ok else 1
+    finally:
+        for name in list(PROCS):
+            stop(name)
+        emulator.stop()
+        if ok and not os.environ.get("KEEP"):
+            shutil.rmtree(HOME, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
