@@ -79,14 +79,13 @@ def test_a_vikingdb_export_counts_the_exported_rows():
             "task_type": "data_export",
             "task_status": "done",
             "task_params": {"collection_name": "docs", "tos_path": "bkt/out", "file_type": "parquet"},
-            "process_info": {
-                "total_data_count": 100,
-                "total_filter_count": 42,
-                "files": ["bkt/out/0.parquet"],
-            },
+            # documented process_info: no file list (seed 004); the operator lists the prefix itself
+            "process_info": {"total_data_count": 100, "total_filter_count": 42},
         }
     )
-    summary = task_summary(task, console_url="https://console.volcengine.com/vikingdb/x")
+    summary = task_summary(
+        task, console_url="https://console.volcengine.com/vikingdb/x", files=["bkt/out/0.parquet"]
+    )
     job = build_job(
         row({"vikingdb_task_id": "t-1", "return_value": summary}, operator="data_export", task_id="export"),
         now=NOW,
