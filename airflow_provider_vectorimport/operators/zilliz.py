@@ -81,6 +81,10 @@ class ZillizImportOperator(JobOperatorBase):
     :param schema_check: before creating the job, compare the live collection's schema with the
         manifest's schema (or, without a manifest, the first file's columns) and fail listing each
         difference (see :mod:`airflow_provider_vectorimport.preflight`).
+    :param reattach_across_runs: also on a first try, reuse a non-failed job of any earlier run that
+        reads the same files into the same collection (found through the list API). For loads keyed
+        by the data interval: re-running a day (``dag.test``, a cleared or re-created run, a second
+        backfill over the range) then creates no second job for it.
     """
 
     template_fields: Sequence[str] = (
@@ -116,9 +120,11 @@ class ZillizImportOperator(JobOperatorBase):
         reattach_on_retry: bool = True,
         fail_on_empty: bool = True,
         schema_check: bool = True,
+        reattach_across_runs: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.reattach_across_runs = reattach_across_runs
         self.schema_check = schema_check
         self.collection_name = collection_name
         self.files = files
@@ -243,7 +249,7 @@ class ZillizImportOperator(JobOperatorBase):
             )
             return None
         try_number = getattr(context["ti"], "try_number", 1) or 1
-        if try_number <= 1:
+        if try_number <= 1 and not getattr(self, "reattach_across_runs", False):
             return None
         job = self.hook.find_existing_job(self.collection_name, self._wanted_files(files, urls))
         if job is not None:
