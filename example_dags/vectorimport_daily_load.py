@@ -18,6 +18,10 @@ first (or load each day into its own partition) when a day must be replaced.
 
 Connections: ``zilliz_default`` (a Milvus endpoint, ``api_flavour: milvus``) and ``aws_default``
 (the bucket Milvus reads). The collection must exist; its live schema drives the preparation.
+
+Each successful import records an event on the collection's Asset,
+``milvus://<VECTORIMPORT_MILVUS_ENDPOINT>/default/daily_articles``; the DAG
+``vectorimport_collection_smoke_test`` is scheduled on it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_vectorimport.assets import milvus_collection_asset
 from airflow_provider_vectorimport.operators.object_storage import UploadToObjectStorageOperator
 from airflow_provider_vectorimport.operators.prepare import PrepareImportFilesOperator
 from airflow_provider_vectorimport.operators.zilliz import ZillizImportOperator
@@ -42,6 +47,11 @@ DAY = (
     "else (run_id | replace(':', '_') | replace('+', '_')) }}"
 )
 INPUT_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet")
+COLLECTION = "daily_articles"
+# The collection as an Asset (outlets are not templated: a fixed collection, the endpoint users name).
+COLLECTION_ASSET = milvus_collection_asset(
+    os.environ.get("VECTORIMPORT_MILVUS_ENDPOINT", "localhost:19530"), COLLECTION
+)
 
 with DAG(
     dag_id="vectorimport_daily_load",
@@ -53,7 +63,6 @@ with DAG(
     params={
         "input_root": Param(INPUT_ROOT, type="string"),
         "bucket": Param("a-bucket", type="string"),
-        "collection": Param("daily_articles", type="string"),
     },
     tags=["vectorimport", "example"],
 ) as dag:
@@ -76,7 +85,7 @@ with DAG(
     prepared = PrepareImportFilesOperator(
         task_id="prepare",
         inputs=inputs,
-        schema_from={"conn_id": "zilliz_default", "collection": "{{ params.collection }}"},
+        schema_from={"conn_id": "zilliz_default", "collection": COLLECTION},
         output_dir=WORK_DIR + "/vectorimport/{{ dag.dag_id }}/" + DAY + "/prepared",
         format="parquet",
     )
@@ -85,16 +94,17 @@ with DAG(
         task_id="upload",
         manifest=prepared.output,
         bucket="{{ params.bucket }}",
-        prefix="daily/{{ params.collection }}/" + DAY,
+        prefix="daily/" + COLLECTION + "/" + DAY,
         conn_id="aws_default",
     )
 
     imported = ZillizImportOperator(
         task_id="import",
         zilliz_conn_id="zilliz_default",
-        collection_name="{{ params.collection }}",
+        collection_name=COLLECTION,
         files=uploaded.output,
         reattach_across_runs=True,  # one job per day, however often the day runs
+        outlets=[COLLECTION_ASSET],  # a downstream DAG runs after each import
         deferrable=True,
         poll_interval=1,
         timeout=1800,

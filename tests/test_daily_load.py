@@ -56,6 +56,7 @@ def daily(vectorimport_emulator_env, monkeypatch, tmp_path, load_dag):
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", env["AIRFLOW_CONN_S3_EMULATOR"])
     monkeypatch.setenv("VECTORIMPORT_WORK_DIR", str(tmp_path / "work"))
     monkeypatch.setenv("VECTORIMPORT_DAILY_INPUT", str(tmp_path / "input"))
+    monkeypatch.setenv("VECTORIMPORT_MILVUS_ENDPOINT", em.url)
     rest(em, "/v2/vectordb/collections/create", {"collectionName": "daily_articles", "schema": SCHEMA})
     return em, tmp_path / "input", load_dag("example_daily_load")
 
@@ -72,7 +73,7 @@ def rows(em) -> int:
     )
 
 
-def test_two_days_two_jobs_and_a_rerun_day_reuses_its_job(daily, capfd):
+def test_two_days_two_jobs_and_a_rerun_day_reuses_its_job(daily, capfd, load_dag):
     em, root, dag = daily
     write_day(root, "2025-01-02", range(0, 30))
     write_day(root, "2025-01-03", range(30, 50))
@@ -99,6 +100,33 @@ def test_two_days_two_jobs_and_a_rerun_day_reuses_its_job(daily, capfd):
     assert em.stats()["jobs_created"] == {"daily_articles": 2}  # still one job per day
     assert rows(em) == 50  # nothing imported twice
     print("jobs per collection after 2 days + 1 re-run:", em.stats()["jobs_created"])
+
+    # each successful import recorded an event on the collection's Asset ...
+    uri = f"milvus://{em.url.split('://')[1]}/default/daily_articles"
+    assert asset_events(uri) == 3
+    # ... and the DAG scheduled on that Asset runs its search smoke test on the collection
+    consumer = load_dag("example_collection_smoke_test")
+    assert [a.uri for a in consumer.timetable.asset_condition.objects] == [uri]
+    smoke = consumer.test()
+    assert smoke.state == "success"
+    out = "".join(capfd.readouterr())
+    (line,) = re.findall(rf"VECTORIMPORT_SMOKE {re.escape(uri)}: (\{{.*?\}})$", out, re.M)
+    result = ast.literal_eval(line)
+    assert result["rows"] == 50 and result["top_ids"][0] == result["probe_id"]
+
+
+def asset_events(uri: str) -> int:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    with create_session() as session:
+        return session.scalar(
+            select(func.count())
+            .select_from(AssetEvent)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetModel.uri == uri)
+        )
 
 
 def test_a_day_without_files_fails_naming_the_run(daily, capfd):
