@@ -92,7 +92,10 @@ def _cluster_call(hook: Any, path: str, body: Mapping[str, Any]) -> Any:
 
     url = path
     if hook.config.flavour != "milvus":
-        endpoint = str(hook.get_connection(hook.zilliz_conn_id).extra_dejson.get("cluster_endpoint") or "")
+        from airflow_provider_vectorimport.utils import connection_extra
+
+        conn = hook.get_connection(hook.zilliz_conn_id)
+        endpoint = str(connection_extra(conn).get("cluster_endpoint") or "")
         if not endpoint:
             raise ConfigurationError(
                 f"connection {hook.zilliz_conn_id!r}: reading a Zilliz Cloud collection needs the "

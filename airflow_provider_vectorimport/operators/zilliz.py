@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_vectorimport.exceptions import JobFailedError
 from airflow_provider_vectorimport.hooks.zilliz import ZillizHook, build_create_call
-from airflow_provider_vectorimport.links import CONSOLE_URL_KEY, ZillizImportJobLink
+from airflow_provider_vectorimport.links import (
+    CONSOLE_SERVICE_KEY,
+    CONSOLE_URL_KEY,
+    MilvusImportJobLink,
+    ZillizImportJobLink,
+)
 from airflow_provider_vectorimport.metrics import emit_job_metrics
 from airflow_provider_vectorimport.models import ImportJob, JobState
 from airflow_provider_vectorimport.operators.base import JobOperatorBase
@@ -97,7 +102,7 @@ class ZillizImportOperator(JobOperatorBase):
         "options",
     )
     template_fields_renderers = {"files": "json", "object_urls": "json", "options": "json"}
-    operator_extra_links = (ZillizImportJobLink(),)
+    operator_extra_links = (ZillizImportJobLink(), MilvusImportJobLink())
     ui_color = "#4fc3f7"
     job_noun = "Import job"
 
@@ -211,6 +216,7 @@ class ZillizImportOperator(JobOperatorBase):
         ti = context["ti"]
         ti.xcom_push(key="job_id", value=job_id)
         ti.xcom_push(key=CONSOLE_URL_KEY, value=hook.console_url(job_id))
+        ti.xcom_push(key=CONSOLE_SERVICE_KEY, value="milvus" if hook.flavour == "milvus" else "zilliz")
         ti.xcom_push(key="submitted_at", value=time.time())
         self._reattached = reattached
 
