@@ -88,6 +88,9 @@ async def aconnection_extra(conn: Any) -> dict[str, Any]:
     return extra
 
 
+_QUIET: dict[str, Any] = {"depth": 0, "saved": False}
+
+
 @contextmanager
 def quiet_short_extra_masking() -> Iterator[None]:
     """While a connection is fetched, keep Airflow from logging "Skipping masking for a secret as
@@ -103,12 +106,17 @@ def quiet_short_extra_masking() -> Iterator[None]:
     except ImportError:  # pragma: no cover - another Airflow layout: nothing to quieten
         yield
         return
-    before = SecretsMasker._has_warned_short_secret
+    # nested / interleaved uses (triggers awaiting in one event loop) restore the flag once, at the end
+    if _QUIET["depth"] == 0:
+        _QUIET["saved"] = SecretsMasker._has_warned_short_secret
+    _QUIET["depth"] += 1
     SecretsMasker._has_warned_short_secret = True
     try:
         yield
     finally:
-        SecretsMasker._has_warned_short_secret = before
+        _QUIET["depth"] -= 1
+        if _QUIET["depth"] == 0:
+            SecretsMasker._has_warned_short_secret = _QUIET["saved"]
 
 
 def warn_short_secrets(conn: Any, log: Any) -> None:

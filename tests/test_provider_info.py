@@ -198,3 +198,24 @@ def test_a_short_real_secret_is_named_not_hidden(monkeypatch, caplog):
         ZillizHook.get_connection("zilliz_tiny")
     assert "connection 'zilliz_tiny': password is shorter than 5 characters" in caplog.text
     assert "abc" not in caplog.text
+
+
+def test_quieting_restores_the_masker_flag_even_when_interleaved(monkeypatch):
+    import asyncio
+
+    from airflow.sdk._shared.secrets_masker.secrets_masker import SecretsMasker
+
+    from airflow_provider_vectorimport.utils import quiet_short_extra_masking
+
+    monkeypatch.setattr(SecretsMasker, "_has_warned_short_secret", False)
+
+    async def fetch(delay: float) -> bool:
+        with quiet_short_extra_masking():
+            await asyncio.sleep(delay)
+            return SecretsMasker._has_warned_short_secret
+
+    async def both() -> list[bool]:
+        return list(await asyncio.gather(fetch(0.01), fetch(0.03)))
+
+    assert asyncio.run(both()) == [True, True]  # quiet while fetching
+    assert SecretsMasker._has_warned_short_secret is False  # and real short secrets warn again after
