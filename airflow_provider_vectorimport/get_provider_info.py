@@ -9,6 +9,8 @@ from airflow_provider_vectorimport import __version__
 _PKG = "airflow_provider_vectorimport"
 _STR = {"type": ["string", "null"]}
 _SECRET = {"type": ["string", "null"], "format": "password"}
+_INT = {"type": ["integer", "null"]}
+_NUM = {"type": ["number", "null"]}
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -54,6 +56,7 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "extra-links": [
             f"{_PKG}.links.ZillizImportJobLink",
+            f"{_PKG}.links.MilvusImportJobLink",
             f"{_PKG}.links.VikingDBTaskLink",
         ],
         "connection-types": [
@@ -117,6 +120,19 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Connection (aws type) whose keys the service uses to read the bucket",
                         "schema": _STR,
                     },
+                    "cluster_endpoint": {
+                        "label": "Cluster endpoint (Zilliz Cloud)",
+                        "description": "e.g. https://in01-xxx.api.gcp-us-west1.zillizcloud.com: where the "
+                        "collection's schema is read for schema_from and the schema check",
+                        "schema": _STR,
+                    },
+                    "max_attempts": {"label": "HTTP attempts", "description": "default 5", "schema": _INT},
+                    "backoff_initial": {
+                        "label": "First retry delay (s)",
+                        "description": "default 1",
+                        "schema": _NUM,
+                    },
+                    "timeout": {"label": "HTTP timeout (s)", "description": "default 60", "schema": _NUM},
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "extra"],
@@ -145,6 +161,32 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Scheme",
                         "schema": {"type": ["string", "null"], "default": "https", "enum": ["https", "http"]},
                     },
+                    "service": {
+                        "label": "Signing service",
+                        "schema": {"type": ["string", "null"], "default": "air"},
+                    },
+                    "console_url": {
+                        "label": "Console URL (links only)",
+                        "description": "default https://console.volcengine.com/vikingdb",
+                        "schema": _STR,
+                    },
+                    "task_list_paging": {
+                        "label": "Task list paging",
+                        "description": "pages (default): /api/task/list page by page; none: one {} request "
+                        "(V1 SDK form, at most one page)",
+                        "schema": {"type": ["string", "null"], "default": "pages", "enum": ["pages", "none"]},
+                    },
+                    "create_time_zone": {
+                        "label": "Zone of naive create_time",
+                        "description": "UTC (default), +08:00 or Asia/Shanghai",
+                        "schema": {"type": ["string", "null"], "default": "UTC"},
+                    },
+                    "max_attempts": {"label": "HTTP attempts", "schema": _INT},
+                    "backoff_initial": {"label": "First retry delay (s)", "schema": _NUM},
+                    "backoff_max": {"label": "Longest retry delay (s)", "schema": _NUM},
+                    "connect_timeout": {"label": "Connect timeout (s)", "schema": _NUM},
+                    "read_timeout": {"label": "Read timeout (s)", "schema": _NUM},
+                    "timeout": {"label": "Overall timeout (s)", "schema": _NUM},
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "extra"],
@@ -176,6 +218,11 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["string", "null"], "enum": ["auto", "virtual", "path", None]},
                     },
                     "aws_session_token": {"label": "Session token (optional)", "schema": _SECRET},
+                    "signature_version": {
+                        "label": "Signature version",
+                        "description": "botocore signature_version, e.g. s3v4 (default) or s3 (legacy SigV2 stores)",
+                        "schema": _STR,
+                    },
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "host"],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -10,6 +12,8 @@ from contextvars import ContextVar
 from typing import Any
 
 from airflow.sdk import conf
+
+_LOG = logging.getLogger(__name__)
 
 
 def default_deferrable() -> bool:
@@ -64,6 +68,128 @@ def collect_secrets() -> Iterator[list[Any]]:
         yield collected
     finally:
         _MASK_LATER.reset(token)
+
+
+# Extras holding secrets (the others are settings: api_flavour "v2", scheme "http", region ...).
+SECRET_EXTRA_KEYS = frozenset(
+    {
+        "session_token",
+        "aws_session_token",
+        "token",
+        "api_key",
+        "secret_key",
+        "aws_secret_access_key",
+        "password",
+    }
+)
+
+
+def _parse_extra(conn: Any) -> tuple[dict[str, Any], list[str]]:
+    raw = getattr(conn, "extra", None)
+    if isinstance(raw, dict):
+        extra = dict(raw)
+    elif not raw:
+        extra = {}
+    else:
+        try:
+            extra = json.loads(raw)
+        except ValueError as exc:
+            conn_id = getattr(conn, "conn_id", None) or "?"
+            raise ValueError(f"connection {conn_id!r}: the extra is not valid JSON ({exc})") from None
+        if not isinstance(extra, dict):
+            raise ValueError(f"connection {getattr(conn, 'conn_id', '?')!r}: the extra must be a JSON object")
+    secrets = [str(v) for k, v in extra.items() if k.lower() in SECRET_EXTRA_KEYS and v]
+    return extra, secrets
+
+
+def connection_extra(conn: Any) -> dict[str, Any]:
+    """The connection's extra as a dict, masking only the extras that are secrets.
+
+    Airflow's ``Connection.extra_dejson`` registers *every* string extra with the secrets masker, so
+    short settings (``api_flavour: v2``, ``scheme: http``) log "Skipping masking for a secret as it's
+    too short" in every task; the extra as a whole is already masked when Airflow fetches the
+    connection."""
+    extra, secrets = _parse_extra(conn)
+    mask_secrets(*secrets)
+    return extra
+
+
+async def aconnection_extra(conn: Any) -> dict[str, Any]:
+    """:func:`connection_extra` for triggers (masks through ``amask_secret`` where Airflow has it)."""
+    extra, secrets = _parse_extra(conn)
+    try:
+        from airflow.sdk.log import amask_secret
+    except ImportError:  # pragma: no cover - Airflow < 3.3.2
+        mask_secrets(*secrets)
+        return extra
+    for value in secrets:
+        await amask_secret(value)
+    return extra
+
+
+_QUIET: dict[str, Any] = {"depth": 0, "saved": False}
+
+
+@contextmanager
+def quiet_short_extra_masking() -> Iterator[None]:
+    """While a connection is fetched, keep Airflow from logging "Skipping masking for a secret as
+    it's too short" for the connection's *settings*.
+
+    Airflow's SDK caches every fetched connection through ``Connection.get_uri()``, which reads
+    ``extra_dejson``, which registers every string extra with the secrets masker; the masker warns
+    about a short value (``api_flavour: v2``, ``scheme: http``, ``region: cn``) before it looks at
+    the extra's name, although it would never mask such a name. Real secrets are checked afterwards
+    by :func:`warn_short_secrets` (which says which field is too short)."""
+    try:
+        from airflow.sdk._shared.secrets_masker.secrets_masker import SecretsMasker
+    except ImportError:  # pragma: no cover - another Airflow layout: nothing to quieten
+        yield
+        return
+    # nested / interleaved uses (triggers awaiting in one event loop) restore the flag once, at the end
+    if _QUIET["depth"] == 0:
+        _QUIET["saved"] = SecretsMasker._has_warned_short_secret
+    _QUIET["depth"] += 1
+    SecretsMasker._has_warned_short_secret = True
+    try:
+        yield
+    finally:
+        _QUIET["depth"] -= 1
+        if _QUIET["depth"] == 0:
+            SecretsMasker._has_warned_short_secret = _QUIET["saved"]
+
+
+def warn_short_secrets(conn: Any, log: Any) -> None:
+    """Warn (naming the connection and field, never the value) about a secret too short to mask."""
+    try:
+        from airflow.sdk.configuration import conf as sdk_conf
+
+        min_length = sdk_conf.getint("logging", "min_length_masked_secret", fallback=5)
+    except Exception:  # pragma: no cover
+        min_length = 5
+    extra, _ = _parse_extra(conn)
+    fields = [("password", getattr(conn, "password", None))] + [
+        (k, v) for k, v in extra.items() if k.lower() in SECRET_EXTRA_KEYS
+    ]
+    for name, value in fields:
+        if isinstance(value, str) and 0 < len(value) < min_length:
+            log.warning(
+                "connection %r: %s is shorter than %d characters and is not masked in logs",
+                getattr(conn, "conn_id", "?"),
+                name,
+                min_length,
+            )
+
+
+class QuietExtrasMixin:
+    """For hooks: fetch connections without Airflow's misleading short-"secret" warning for settings
+    extras (:func:`quiet_short_extra_masking`), warning instead about real secrets that are short."""
+
+    @classmethod
+    def get_connection(cls, conn_id: str) -> Any:
+        with quiet_short_extra_masking():
+            conn = super().get_connection(conn_id)  # type: ignore[misc]
+        warn_short_secrets(conn, getattr(cls, "_quiet_log", None) or _LOG)
+        return conn
 
 
 def run_identity(context: Any) -> tuple[str, str, str, int]:

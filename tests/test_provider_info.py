@@ -7,6 +7,7 @@ import importlib
 import json
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import airflow
@@ -66,3 +67,155 @@ def test_airflow_cli_lists_the_provider():
     ).stdout
     names = {p["package_name"] for p in json.loads(out[out.index("[") :])}
     assert "airflow-provider-vectorimport" in names
+
+
+def _readme_extras() -> dict[str, set[str]]:
+    """The extras each connection section of the README lists (``extra `name```, and the object
+    storage paragraph's list)."""
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    sections = re.split(r"^### ", text.split("## Connections", 1)[1].split("\n## ", 1)[0], flags=re.M)
+    found: dict[str, set[str]] = {}
+    for section in sections[1:]:
+        conn_type = {"zilliz": "zilliz", "vikingdb": "vikingdb"}.get(section.split("`")[1], "vectorimport_s3")
+        names: set[str] = set()
+        for cell in re.findall(r"^\| extra ([^|]+)\|", section, flags=re.M):
+            names |= set(re.findall(r"`([a-z_]+)`", cell))
+        listed = re.search(r"extras ((?:`[a-z_]+`[,\s]*(?:and\s+)?)+)", section)
+        if listed:
+            names |= set(re.findall(r"`([a-z_]+)`", listed.group(1)))
+        found[conn_type] = names
+    return found
+
+
+def test_every_extra_the_readme_lists_is_a_form_field():
+    extras = _readme_extras()
+    assert {"zilliz", "vikingdb", "vectorimport_s3"} <= set(extras)
+    assert "signature_version" in extras["vectorimport_s3"] and "cluster_endpoint" in extras["zilliz"]
+    forms = {c["connection-type"]: set(c.get("conn-fields", {})) for c in INFO["connection-types"]}
+    for conn_type, names in extras.items():
+        assert names - forms[conn_type] == set(), f"{conn_type}: README extras without a form field"
+
+
+def test_each_connection_type_has_its_default_connection_id():
+    from airflow_provider_vectorimport.hooks.object_storage import ObjectStorageHook
+    from airflow_provider_vectorimport.hooks.vikingdb import VikingDBHook
+    from airflow_provider_vectorimport.hooks.zilliz import ZillizHook
+
+    defaults = {
+        c["connection-type"]: importlib.import_module(c["hook-class-name"].rpartition(".")[0])
+        .__dict__[c["hook-class-name"].rpartition(".")[2]]
+        .default_conn_name
+        for c in INFO["connection-types"]
+    }
+    assert defaults == {
+        "zilliz": "zilliz_default",
+        "vikingdb": "vikingdb_default",
+        "vectorimport_s3": "aws_default",
+    }
+    assert (ZillizHook().zilliz_conn_id, VikingDBHook().vikingdb_conn_id, ObjectStorageHook().conn_id) == (
+        "zilliz_default",
+        "vikingdb_default",
+        "aws_default",
+    )
+
+
+def test_reading_connections_warns_about_no_short_secret_and_still_masks_secrets(monkeypatch):
+    """Airflow's ``extra_dejson`` registers every string extra as a secret ("v2", "http" are too short
+    and log a warning in every task); the hooks parse the extra themselves and mask only secrets."""
+    from airflow.sdk._shared.secrets_masker import secrets_masker as masker
+    from airflow.sdk.log import redact
+
+    from airflow_provider_vectorimport.hooks.object_storage import ObjectStorageHook
+    from airflow_provider_vectorimport.hooks.vikingdb import VikingDBHook, settings_from_connection
+    from airflow_provider_vectorimport.hooks.zilliz import ZillizHook
+
+    warnings: list[str] = []
+    monkeypatch.setattr(
+        masker.log,
+        "warning",
+        lambda msg, *a, **k: warnings.append(msg % a + "".join(traceback.format_stack(limit=9))),
+    )
+    monkeypatch.setattr(masker.SecretsMasker, "_has_warned_short_secret", False)
+    token = "sts-session-token-0123456789"
+    conns = {
+        "ZILLIZ_SHORT": {
+            "conn_type": "zilliz",
+            "password": "zilliz-api-key-0123456789",
+            "extra": {"api_flavour": "v2", "cluster_id": "in01-a", "db_name": "db", "china": False},
+        },
+        "VIKINGDB_SHORT": {
+            "conn_type": "vikingdb",
+            "login": "AKLT-access-key",
+            "password": "viking-secret-key-0123",
+            "extra": {"scheme": "http", "region": "cn", "session_token": token, "task_list_paging": "none"},
+        },
+        "S3_SHORT": {
+            "conn_type": "vectorimport_s3",
+            "login": "ak-0123456",
+            "password": "sk-0123456789",
+            "extra": {"provider": "tos", "region_name": "cn", "signature_version": "s3v4"},
+        },
+    }
+    for name, value in conns.items():
+        monkeypatch.setenv(f"AIRFLOW_CONN_{name}", json.dumps(value))
+    assert ZillizHook("zilliz_short").config.flavour == "v2"
+    assert settings_from_connection(VikingDBHook.get_connection("vikingdb_short")).list_paging is False
+    assert ObjectStorageHook("s3_short").connection_extra["signature_version"] == "s3v4"
+    assert [w for w in warnings if "too short" in w] == [], "\n".join(warnings)
+    assert redact(f"token={token}") == "token=***"  # the secret extra is still masked
+
+
+def test_milvus_jobs_get_a_link_named_for_milvus():
+    from airflow_provider_vectorimport.links import MilvusImportJobLink, ZillizImportJobLink, link_applies
+    from airflow_provider_vectorimport.operators.zilliz import ZillizImportOperator
+
+    assert MilvusImportJobLink.name == "Milvus import job" and ZillizImportJobLink.name == "Zilliz import job"
+    names = [link.name for link in ZillizImportOperator.operator_extra_links]
+    assert names == ["Zilliz import job", "Milvus import job"]
+    # a Milvus job shows only the Milvus link, a Zilliz Cloud job (or an older run) only the Zilliz one
+    assert (link_applies("milvus", "milvus"), link_applies("zilliz", "milvus")) == (True, False)
+    assert (link_applies("zilliz", "zilliz"), link_applies("milvus", "zilliz")) == (True, False)
+    assert (link_applies("zilliz", None), link_applies("milvus", None)) == (True, False)
+
+
+def test_a_short_real_secret_is_named_not_hidden(monkeypatch, caplog):
+    from airflow_provider_vectorimport.hooks.zilliz import ZillizHook
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ZILLIZ_TINY",
+        json.dumps(
+            {
+                "conn_type": "zilliz",
+                "host": "http://m:19530",
+                "password": "abc",
+                "extra": {"api_flavour": "milvus"},
+            }
+        ),
+    )
+    with caplog.at_level("WARNING", logger="airflow_provider_vectorimport.utils"):
+        ZillizHook.get_connection("zilliz_tiny")
+    assert "connection 'zilliz_tiny': password is shorter than 5 characters" in caplog.text
+    assert "abc" not in caplog.text
+
+
+def test_quieting_restores_the_masker_flag_even_when_interleaved(monkeypatch):
+    import asyncio
+
+    from airflow.sdk._shared.secrets_masker.secrets_masker import SecretsMasker
+
+    from airflow_provider_vectorimport.utils import quiet_short_extra_masking
+
+    monkeypatch.setattr(SecretsMasker, "_has_warned_short_secret", False)
+
+    async def fetch(delay: float) -> bool:
+        with quiet_short_extra_masking():
+            await asyncio.sleep(delay)
+            return SecretsMasker._has_warned_short_secret
+
+    async def both() -> list[bool]:
+        return list(await asyncio.gather(fetch(0.01), fetch(0.03)))
+
+    assert asyncio.run(both()) == [True, True]  # quiet while fetching
+    assert SecretsMasker._has_warned_short_secret is False  # and real short secrets warn again after

@@ -31,10 +31,10 @@ from airflow_provider_vectorimport.storage.transfer import (
     translate_client_error,
     upload_plan,
 )
-from airflow_provider_vectorimport.utils import mask_secrets
+from airflow_provider_vectorimport.utils import QuietExtrasMixin, connection_extra, mask_secrets
 
 
-class ObjectStorageHook(BaseHook):
+class ObjectStorageHook(QuietExtrasMixin, BaseHook):
     """boto3 S3 client, credentials and parallel transfers for one Airflow connection.
 
     :param conn_id: an ``aws`` or ``vectorimport_s3`` connection (default ``aws_default``).
@@ -64,7 +64,7 @@ class ObjectStorageHook(BaseHook):
     # -- configuration ------------------------------------------------------------------------------
     @cached_property
     def connection_extra(self) -> dict[str, Any]:
-        return dict(self._connection.extra_dejson or {})
+        return connection_extra(self._connection)
 
     @cached_property
     def _connection(self) -> Any:
@@ -75,7 +75,7 @@ class ObjectStorageHook(BaseHook):
         conn = self._connection
         try:
             config = StorageConfig.from_connection(
-                conn.login, conn.password, conn.extra_dejson, conn_type=conn.conn_type, host=conn.host
+                conn.login, conn.password, connection_extra(conn), conn_type=conn.conn_type, host=conn.host
             ).with_overrides(**self._overrides)
         except ConfigurationError as err:
             raise ConfigurationError(f"connection {self.conn_id!r}: {err}") from None

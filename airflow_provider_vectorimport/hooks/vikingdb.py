@@ -51,7 +51,15 @@ from airflow_provider_vectorimport.exceptions import (
 from airflow_provider_vectorimport.http import AsyncHttpClient, HttpClient, RetryPolicy, parse_retry_after
 from airflow_provider_vectorimport.models import JobState, VikingDBTask, parse_progress, to_int
 from airflow_provider_vectorimport.signing import SigningCredentials, VolcengineSigner
-from airflow_provider_vectorimport.utils import amask_secrets, collect_secrets, mask_secrets
+from airflow_provider_vectorimport.utils import (
+    QuietExtrasMixin,
+    aconnection_extra,
+    amask_secrets,
+    collect_secrets,
+    connection_extra,
+    mask_secrets,
+    quiet_short_extra_masking,
+)
 
 log = logging.getLogger(__name__)
 
@@ -571,7 +579,7 @@ class VikingDBSettings:
 def settings_from_connection(conn: Any, extra: Mapping[str, Any] | None = None) -> VikingDBSettings:
     """Resolve a ``vikingdb`` connection; :class:`ConfigurationError` naming the missing field."""
     conn_id = getattr(conn, "conn_id", None) or "?"
-    extra = dict(extra if extra is not None else (conn.extra_dejson or {}))
+    extra = dict(extra if extra is not None else connection_extra(conn))
     ak, sk = conn.login or "", conn.password or ""
     if not ak:
         raise ConfigurationError(f"connection {conn_id!r}: login (the access key ID) is required")
@@ -700,7 +708,7 @@ def _created_anyway(
     )
 
 
-class VikingDBHook(BaseHook):
+class VikingDBHook(QuietExtrasMixin, BaseHook):
     """Synchronous VikingDB task API (``requests``), for operators and poke-mode sensors."""
 
     conn_name_attr = "vikingdb_conn_id"
@@ -872,13 +880,11 @@ class AsyncVikingDBHook:
 
     async def get_settings(self) -> VikingDBSettings:
         if self._settings is None:
-            from airflow.providers.common.compat.connection import (
-                get_async_connection,
-                get_async_extra_dejson,
-            )
+            from airflow.providers.common.compat.connection import get_async_connection
 
-            conn = await get_async_connection(self.vikingdb_conn_id)
-            extra = await get_async_extra_dejson(conn)
+            with quiet_short_extra_masking():
+                conn = await get_async_connection(self.vikingdb_conn_id)
+            extra = await aconnection_extra(conn)
             with collect_secrets() as secrets:  # masked below without blocking the event loop
                 settings = settings_from_connection(conn, extra)
             await amask_secrets(*secrets)

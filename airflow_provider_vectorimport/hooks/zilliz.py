@@ -35,10 +35,14 @@ from airflow_provider_vectorimport.http import (
 )
 from airflow_provider_vectorimport.models import FileDetail, ImportJob, JobState, parse_progress, to_int
 from airflow_provider_vectorimport.utils import (
+    QuietExtrasMixin,
+    aconnection_extra,
     amask_secrets,
     collect_secrets,
+    connection_extra,
     mask_secrets,
     normalize_file_groups,
+    quiet_short_extra_masking,
 )
 
 log = logging.getLogger(__name__)
@@ -743,7 +747,7 @@ def _describe_missing(config: ZillizConfig, exc: NotFoundError) -> bool:
 # ----------------------------------------------------------------------------- the hook
 
 
-class ZillizHook(BaseHook):
+class ZillizHook(QuietExtrasMixin, BaseHook):
     """Bulk import on Zilliz Cloud (``v2``, ``v1``) and self-hosted Milvus (``milvus``).
 
     Connection (type ``zilliz``): password = API key (``v1``/``milvus``: with a login,
@@ -774,19 +778,17 @@ class ZillizHook(BaseHook):
     def config(self) -> ZillizConfig:
         if self._config is None:
             conn = self.get_connection(self.zilliz_conn_id)
-            self._config = self._finish_config(config_from_connection(conn, conn.extra_dejson))
+            self._config = self._finish_config(config_from_connection(conn, connection_extra(conn)))
         return self._config
 
     async def aget_config(self) -> ZillizConfig:
         """The configuration, loaded without blocking the event loop (for triggers)."""
         if self._config is None:
-            from airflow.providers.common.compat.connection import (
-                get_async_connection,
-                get_async_extra_dejson,
-            )
+            from airflow.providers.common.compat.connection import get_async_connection
 
-            conn = await get_async_connection(self.zilliz_conn_id, hook=self)
-            extra = await get_async_extra_dejson(conn)
+            with quiet_short_extra_masking():
+                conn = await get_async_connection(self.zilliz_conn_id, hook=self)
+            extra = await aconnection_extra(conn)
             with collect_secrets() as secrets:  # masked below without blocking the event loop
                 config = self._finish_config(config_from_connection(conn, extra))
             await amask_secrets(*secrets)
@@ -1100,7 +1102,7 @@ class ZillizHook(BaseHook):
         config = self.config
         url = "/v2/vectordb/collections/describe"
         if config.flavour != "milvus":
-            extra = self.get_connection(self.zilliz_conn_id).extra_dejson
+            extra = connection_extra(self.get_connection(self.zilliz_conn_id))
             endpoint = str(_extra(extra, "cluster_endpoint", "")).rstrip("/")
             if not endpoint:
                 raise ConfigurationError(

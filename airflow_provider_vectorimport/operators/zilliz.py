@@ -15,7 +15,12 @@ from airflow_provider_vectorimport.hooks.zilliz import (
     build_create_call,
     create_call_files,
 )
-from airflow_provider_vectorimport.links import CONSOLE_URL_KEY, ZillizImportJobLink
+from airflow_provider_vectorimport.links import (
+    CONSOLE_SERVICE_KEY,
+    CONSOLE_URL_KEY,
+    MilvusImportJobLink,
+    ZillizImportJobLink,
+)
 from airflow_provider_vectorimport.metrics import emit_job_metrics
 from airflow_provider_vectorimport.models import ImportJob, JobState
 from airflow_provider_vectorimport.operators.base import JobOperatorBase
@@ -102,6 +107,10 @@ class ZillizImportOperator(JobOperatorBase):
         such cases fail with the job ids named. May import the files twice.
     :param commit: Milvus ``options={"auto_commit": "false"}``: commit the job when it reaches
         ``Uncommitted`` (without it, such options are refused before any request).
+    :param reattach_across_runs: also on a first try, reuse a non-failed job of any earlier run that
+        reads the same files into the same collection (found through the list API). For loads keyed
+        by the data interval: re-running a day (``dag.test``, a cleared or re-created run, a second
+        backfill over the range) then creates no second job for it.
     """
 
     template_fields: Sequence[str] = (
@@ -114,7 +123,7 @@ class ZillizImportOperator(JobOperatorBase):
         "options",
     )
     template_fields_renderers = {"files": "json", "object_urls": "json", "options": "json"}
-    operator_extra_links = (ZillizImportJobLink(),)
+    operator_extra_links = (ZillizImportJobLink(), MilvusImportJobLink())
     ui_color = "#4fc3f7"
     job_noun = "Import job"
 
@@ -139,9 +148,11 @@ class ZillizImportOperator(JobOperatorBase):
         schema_check: bool = True,
         resubmit: bool = False,
         commit: bool = False,
+        reattach_across_runs: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.reattach_across_runs = reattach_across_runs
         self.schema_check = schema_check
         self.collection_name = collection_name
         self.files = files
@@ -262,6 +273,7 @@ class ZillizImportOperator(JobOperatorBase):
         ti = context["ti"]
         ti.xcom_push(key="job_id", value=job_id)
         ti.xcom_push(key=CONSOLE_URL_KEY, value=hook.console_url(job_id))
+        ti.xcom_push(key=CONSOLE_SERVICE_KEY, value="milvus" if hook.flavour == "milvus" else "zilliz")
         ti.xcom_push(key="submitted_at", value=self._state_record.get("created_at") or time.time())
         self._reattached = reattached
 
@@ -378,6 +390,24 @@ class ZillizImportOperator(JobOperatorBase):
                 return job
             return None
         try_number = getattr(context["ti"], "try_number", 1) or 1
+        if self.reattach_across_runs and not self.resubmit:
+            # opt-in for loads keyed by the data interval: any earlier run's non-failed job reading
+            # exactly these files is this day's job (an empty snapshot: every listed job counts)
+            found = hook.find_matching_jobs(self.collection_name, wanted, known_job_ids=())
+            if len(found) > 1:
+                raise AmbiguousJobError(
+                    f"jobs {', '.join(j.job_id for j in found)} all read these files into "
+                    f"{self.collection_name!r}; refusing to guess which one this run should reuse",
+                    job_ids=[j.job_id for j in found],
+                )
+            if found:
+                self.log.info(
+                    "reattach_across_runs: reusing import job %s (%s), which reads the same files",
+                    found[0].job_id,
+                    found[0].state.value,
+                )
+                return found[0]
+            return None
         if try_number <= 1 or self.resubmit:
             return None
         run_start = _run_start(context)

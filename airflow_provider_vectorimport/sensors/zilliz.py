@@ -9,7 +9,7 @@ from airflow.sdk import PokeReturnValue
 
 from airflow_provider_vectorimport.exceptions import JobFailedError
 from airflow_provider_vectorimport.hooks.zilliz import ZillizHook
-from airflow_provider_vectorimport.links import ZillizImportJobLink
+from airflow_provider_vectorimport.links import CONSOLE_SERVICE_KEY, MilvusImportJobLink, ZillizImportJobLink
 from airflow_provider_vectorimport.models import JobState
 from airflow_provider_vectorimport.operators.zilliz import job_summary, raise_for_job
 from airflow_provider_vectorimport.sensors.base import JobSensorBase
@@ -28,7 +28,7 @@ class ZillizImportJobSensor(JobSensorBase):
     """
 
     template_fields: Sequence[str] = ("job_id",)
-    operator_extra_links = (ZillizImportJobLink(),)
+    operator_extra_links = (ZillizImportJobLink(), MilvusImportJobLink())
 
     def __init__(
         self,
@@ -65,6 +65,11 @@ class ZillizImportJobSensor(JobSensorBase):
 
     def console_url(self) -> str | None:
         return self.hook.console_url(self.job_id)
+
+    def execute(self, context: Any) -> Any:
+        service = "milvus" if self.hook.flavour == "milvus" else "zilliz"
+        context["ti"].xcom_push(key=CONSOLE_SERVICE_KEY, value=service)  # which link shows the job
+        return super().execute(context)
 
     def make_trigger(self, end_time: float) -> ZillizImportJobTrigger:
         return ZillizImportJobTrigger(

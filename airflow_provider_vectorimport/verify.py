@@ -1,0 +1,222 @@
+"""Checks after an import, reusable from TaskFlow tasks: the row count, a search smoke test, and a
+sample of rows read back and compared with what was sent.
+
+They read a Milvus / Zilliz Cloud collection through the ``zilliz`` connection's REST v2 endpoint
+(Milvus: the connection's host; Zilliz Cloud: its ``cluster_endpoint`` extra). Request bodies are
+built by pure functions; each failure raises :class:`VerificationError` naming the collection and,
+for a sample, the id and the field that differ.
+
+Milvus makes imported rows visible once the import job completes; a count read right after is the
+collection's count (``collections/get_stats``), which on a real cluster may lag for a few seconds
+after a flush: ``verify_import`` retries the count for ``settle_seconds`` before failing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from airflow_provider_vectorimport.exceptions import ConfigurationError, VectorImportError
+
+__all__ = [
+    "VerificationError",
+    "build_query_body",
+    "build_search_body",
+    "row_count",
+    "search_smoke_test",
+    "verify_import",
+]
+
+
+class VerificationError(VectorImportError):
+    """What landed is not what was expected (names the collection, id and field)."""
+
+
+# ----------------------------------------------------------------------------- pure builders
+def _literal(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ConfigurationError(f"primary key value {value!r} must be an int or a string")
+    if isinstance(value, int):
+        return str(value)
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def build_query_body(
+    collection: str,
+    *,
+    ids: Sequence[Any] | None = None,
+    primary_key: str = "id",
+    output_fields: Sequence[str] = ("*",),
+    limit: int = 1,
+    db_name: str | None = None,
+) -> dict[str, Any]:
+    """``entities/query``: the rows with these primary keys (or any ``limit`` rows)."""
+    body: dict[str, Any] = {"collectionName": collection, "outputFields": list(output_fields)}
+    if ids is not None:
+        body["filter"] = f"{primary_key} in [{', '.join(_literal(i) for i in ids)}]"
+        body["limit"] = max(len(ids), 1)
+    else:
+        body["filter"] = ""
+        body["limit"] = int(limit)
+    if db_name:
+        body["dbName"] = db_name
+    return body
+
+
+def build_search_body(
+    collection: str,
+    vector: Sequence[float],
+    *,
+    anns_field: str,
+    limit: int = 3,
+    output_fields: Sequence[str] = (),
+    db_name: str | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "collectionName": collection,
+        "data": [list(vector)],
+        "annsField": anns_field,
+        "limit": int(limit),
+        "outputFields": list(output_fields),
+    }
+    if db_name:
+        body["dbName"] = db_name
+    return body
+
+
+# ----------------------------------------------------------------------------- I/O
+def _cluster_call(hook: Any, path: str, body: Mapping[str, Any]) -> Any:
+    from airflow_provider_vectorimport.hooks.zilliz import ApiCall
+
+    url = path
+    if hook.config.flavour != "milvus":
+        from airflow_provider_vectorimport.utils import connection_extra
+
+        conn = hook.get_connection(hook.zilliz_conn_id)
+        endpoint = str(connection_extra(conn).get("cluster_endpoint") or "")
+        if not endpoint:
+            raise ConfigurationError(
+                f"connection {hook.zilliz_conn_id!r}: reading a Zilliz Cloud collection needs the "
+                "cluster_endpoint extra"
+            )
+        endpoint = endpoint.rstrip("/")
+        url = f"{endpoint if '://' in endpoint else 'https://' + endpoint}{path}"
+    return hook._call(ApiCall("POST", url, json=dict(body)))
+
+
+def _hook(conn: Any) -> Any:
+    if isinstance(conn, str):
+        from airflow_provider_vectorimport.hooks.zilliz import ZillizHook
+
+        return ZillizHook(conn)
+    return conn
+
+
+def _schema(hook: Any, collection: str, db_name: str | None) -> Any:
+    from airflow_provider_vectorimport.schema_source import schema_from_milvus_describe
+
+    return schema_from_milvus_describe(hook.describe_collection(collection, db_name=db_name), collection)
+
+
+def row_count(conn: Any, collection: str, *, db_name: str | None = None) -> int:
+    """The collection's row count (``collections/get_stats``). ``conn``: a connection id or a ZillizHook."""
+    body: dict[str, Any] = {"collectionName": collection}
+    if db_name:
+        body["dbName"] = db_name
+    data = _cluster_call(_hook(conn), "/v2/vectordb/collections/get_stats", body)
+    return int((data or {}).get("rowCount") or 0)
+
+
+def search_smoke_test(
+    conn: Any, collection: str, *, db_name: str | None = None, min_rows: int = 1
+) -> dict[str, Any]:
+    """The collection has at least ``min_rows`` rows, and a search with one stored row's own vector
+    finds that row first. Returns ``{"collection", "rows", "probe_id", "top_ids"}``."""
+    hook = _hook(conn)
+    schema = _schema(hook, collection, db_name)
+    pk = schema.primary.name
+    vectors = [f for f in schema.fields if f.is_vector and f.data_type == "FloatVector"]
+    if not vectors:
+        raise ConfigurationError(f"collection {collection!r} has no FloatVector field to search")
+    anns = vectors[0].name
+    rows = row_count(hook, collection, db_name=db_name)
+    if rows < min_rows:
+        raise VerificationError(f"collection {collection!r}: {rows} row(s), expected at least {min_rows}")
+    (probe,) = _cluster_call(
+        hook,
+        "/v2/vectordb/entities/query",
+        build_query_body(collection, output_fields=[pk, anns], limit=1, db_name=db_name),
+    )[:1]
+    hits = _cluster_call(
+        hook,
+        "/v2/vectordb/entities/search",
+        build_search_body(collection, probe[anns], anns_field=anns, output_fields=[pk], db_name=db_name),
+    )
+    top = [h.get(pk, h.get("id")) for h in hits or []]
+    if not top or top[0] != probe[pk]:
+        raise VerificationError(
+            f"collection {collection!r}: a search with row {probe[pk]!r}'s own vector returned {top!r} "
+            "(expected that row first): the index or the vectors are not what was imported"
+        )
+    return {"collection": collection, "rows": rows, "probe_id": probe[pk], "top_ids": top}
+
+
+def _equal(a: Any, b: Any, tolerance: float) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(float(a), float(b), rel_tol=tolerance, abs_tol=tolerance)
+        except (TypeError, ValueError):
+            return False
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_equal(x, y, tolerance) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def verify_import(
+    conn: Any,
+    collection: str,
+    *,
+    expected_rows: int,
+    sample: Iterable[Mapping[str, Any]] = (),
+    fields: Sequence[str] | None = None,
+    db_name: str | None = None,
+    tolerance: float = 1e-6,
+    settle_seconds: float = 10.0,
+) -> dict[str, Any]:
+    """The collection holds exactly ``expected_rows`` rows and each ``sample`` row reads back equal
+    (``fields``: which fields to compare, default every field of the sample rows; floats and vectors
+    within ``tolerance``, float32 storage). Returns ``{"collection", "rows", "sampled", "fields"}``."""
+    hook = _hook(conn)
+    schema = _schema(hook, collection, db_name)
+    pk = schema.primary.name
+    deadline = time.monotonic() + settle_seconds
+    while True:
+        rows = row_count(hook, collection, db_name=db_name)
+        if rows == expected_rows or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    if rows != expected_rows:
+        raise VerificationError(f"collection {collection!r}: {rows} row(s), expected {expected_rows}")
+    wanted = {row[pk]: row for row in sample}
+    compare = list(fields) if fields else sorted({k for row in wanted.values() for k in row})
+    if wanted:
+        got = _cluster_call(
+            hook,
+            "/v2/vectordb/entities/query",
+            build_query_body(
+                collection, ids=list(wanted), primary_key=pk, output_fields=[pk, *compare], db_name=db_name
+            ),
+        )
+        by_id = {row[pk]: row for row in got or []}
+        for key, row in wanted.items():
+            if key not in by_id:
+                raise VerificationError(f"collection {collection!r}: row {pk}={key!r} is missing")
+            for name in compare:
+                if not _equal(by_id[key].get(name), row.get(name), tolerance):
+                    raise VerificationError(
+                        f"collection {collection!r}: row {pk}={key!r}, field {name!r}: read back "
+                        f"{by_id[key].get(name)!r:.120}, expected {row.get(name)!r:.120}"
+                    )
+    return {"collection": collection, "rows": rows, "sampled": len(wanted), "fields": compare}
