@@ -482,11 +482,9 @@ class VikingDBEmulator:
             message = f"{message}: {detail}"
         return self._envelope(code=code, message=message, status=status or default_status)
 
-    def handle(self, request: Request) -> Response | None:
-        if request.path not in ROUTES and request.path != PING:
-            return None
-        if request.method != "POST" and request.path != PING:
-            return self._error(1000003, f"{request.method} not allowed, use POST")
+    def signature_error(self, request: Request) -> str | None:
+        """Why a request's SignerV4 signature does not verify (wrong key, tampered body, stale
+        X-Date), or None when it does. Shared by every signed VikingDB route (answer: 1000001)."""
         try:
             verify_request(
                 request.method,
@@ -501,9 +499,19 @@ class VikingDBEmulator:
                 session_token_for=self.session_tokens,
             )
         except SignatureError as exc:
+            return str(exc)
+        return None
+
+    def handle(self, request: Request) -> Response | None:
+        if request.path not in ROUTES and request.path != PING:
+            return None
+        if request.method != "POST" and request.path != PING:
+            return self._error(1000003, f"{request.method} not allowed, use POST")
+        refused = self.signature_error(request)
+        if refused is not None:
             with self._lock:
-                self.requests.append((request.path, f"auth: {exc}"))
-            return self._error(1000001, str(exc))
+                self.requests.append((request.path, f"auth: {refused}"))
+            return self._error(1000001, refused)
         if request.path == PING:
             return self._envelope({})
         fault = self._take_fault(request.path)

@@ -25,7 +25,6 @@ from typing import Any
 from airflow_provider_vectorimport.emulator.collections import CollectionExists, CollectionNotFound
 from airflow_provider_vectorimport.emulator.core import Request, Response
 from airflow_provider_vectorimport.emulator.schema import CollectionSchema, FieldSpec, SchemaError
-from airflow_provider_vectorimport.signing import SignatureError, verify_request
 
 INFO = "/api/collection/info"
 CREATE = "/api/collection/create"
@@ -142,21 +141,9 @@ class VikingDBCollectionService:
         store = self._collections()
         if viking is None or store is None:
             return None
-        try:
-            verify_request(
-                request.method,
-                request.raw_path or request.path,
-                request.headers,
-                request.body,
-                viking.credentials,
-                region=viking.region,
-                service=viking.service,
-                now=viking.clock(),
-                max_skew_seconds=viking.max_skew_seconds,
-                session_token_for=viking.session_tokens,
-            )
-        except SignatureError as exc:
-            return viking._error(1000001, str(exc))
+        refused = viking.signature_error(request)
+        if refused is not None:
+            return viking._error(1000001, refused)
         expected = "GET" if request.path == INFO else "POST"
         if request.method != expected:
             return viking._error(1000003, f"{request.method} not allowed, use {expected}")
