@@ -82,13 +82,19 @@ def test_a_vikingdb_export_counts_the_exported_rows():
             "process_info": {
                 "total_data_count": 100,
                 "total_filter_count": 42,
-                "files": ["bkt/out/0.parquet"],
             },
         }
     )
-    summary = task_summary(task, console_url="https://console.volcengine.com/vikingdb/x")
+    # the service's task info lists no files: the operator lists the prefix (storage_conn_id)
+    summary = task_summary(
+        task, console_url="https://console.volcengine.com/vikingdb/x", files=["bkt/out/0.parquet"]
+    )
     job = build_job(
-        row({"vikingdb_task_id": "t-1", "return_value": summary}, operator="data_export", task_id="export"),
+        row(
+            {"vikingdb_task_id": "t-1", "return_value": summary},
+            operator="VikingDBExportOperator",
+            task_id="export",
+        ),
         now=NOW,
     )
     assert (job["service"], job["kind"], job["collection"]) == ("vikingdb", "export", "docs")

@@ -95,6 +95,15 @@ def test_bad_import_arguments_fail_at_construction():
         VikingDBImportOperator(task_id="i", collection_name="demo", tos_path="bkt1/x", file_type="npy")
 
 
+def test_airflow_task_type_is_the_operator_class_name():
+    """Airflow's ``BaseOperator.task_type`` (UI, task_instance.operator) is not overridden by the
+    service's task type, which lives in ``vikingdb_task_type``."""
+    assert export_op().task_type == "VikingDBExportOperator"
+    imp = VikingDBImportOperator(task_id="i", collection_name="demo", tos_path="bkt1/x")
+    assert imp.task_type == "VikingDBImportOperator"
+    assert (export_op().vikingdb_task_type, imp.vikingdb_task_type) == ("data_export", "data_import")
+
+
 def test_templated_bad_input_fails_at_execute_before_any_request(vdb):
     op = export_op(tos_path="{{ params.where }}", filter="{{ params.flt }}")  # not validated yet
     op.tos_path, op.filter = "s3://bucket/x", '{"city": ["x"]}'  # as rendered

@@ -383,7 +383,9 @@ def raise_for_task(task: VikingDBTask, *, fail_on_confirm: bool = False) -> None
 class _VikingDBTaskOperator(JobOperatorBase):
     """Shared create / reattach / wait logic of the export and import operators."""
 
-    task_type: str = ""
+    #: the service's ``task_type`` (``data_export`` / ``data_import``); not ``task_type``, which is
+    #: Airflow's own (the operator class name shown in the UI and the task-instance table)
+    vikingdb_task_type: str = ""
     job_noun = "VikingDB task"
     operator_extra_links = (VikingDBTaskLink(),)
     ui_color = "#7e57c2"
@@ -463,14 +465,19 @@ class _VikingDBTaskOperator(JobOperatorBase):
             self.before_create(params)  # e.g. the import's schema preflight
             if record.preexisting is None:
                 record.preexisting = hook.matching_task_ids(
-                    collection_name=params["collection_name"], task_type=self.task_type, params=params
+                    collection_name=params["collection_name"],
+                    task_type=self.vikingdb_task_type,
+                    params=params,
                 )
                 self._save_record(context, record)
-            task_id = hook.create_task(self.task_type, params, known_task_ids=record.preexisting)
+            task_id = hook.create_task(self.vikingdb_task_type, params, known_task_ids=record.preexisting)
             record.task_id, record.last_status, record.last_seen = task_id, None, time.time()
             self._save_record(context, record)
             self.log.info(
-                "Created VikingDB %s task %s on %s", self.task_type, task_id, params["collection_name"]
+                "Created VikingDB %s task %s on %s",
+                self.vikingdb_task_type,
+                task_id,
+                params["collection_name"],
             )
         else:
             task_id = task.task_id
@@ -534,7 +541,7 @@ class _VikingDBTaskOperator(JobOperatorBase):
             return None
         task = hook.find_task(
             collection_name=params["collection_name"],
-            task_type=self.task_type,
+            task_type=self.vikingdb_task_type,
             params=params,
             created_after=since - CLOCK_SKEW_SECONDS,
             exclude=record.preexisting or (),
@@ -575,7 +582,7 @@ class _VikingDBTaskOperator(JobOperatorBase):
             )
             return {
                 "task_id": record.task_id,
-                "task_type": self.task_type,
+                "task_type": self.vikingdb_task_type,
                 "status": "done",
                 "state": JobState.COMPLETED.value,
                 "collection_name": params.get("collection_name"),
@@ -589,14 +596,18 @@ class _VikingDBTaskOperator(JobOperatorBase):
                 "started_at": _iso(record.first_try_started),
             }
         raise TaskForgottenError(
-            f"VikingDB {self.task_type} task {record.task_id}, created by an earlier try of this task "
+            f"VikingDB {self.vikingdb_task_type} task {record.task_id}, created by an earlier try of this task "
             f"instance ({seen}), is no longer known to the service (code {exc.code}: task not exist). "
             "It may already have "
-            + ("exported rows to " if self.task_type == "data_export" else "imported the files under ")
+            + (
+                "exported rows to "
+                if self.vikingdb_task_type == "data_export"
+                else "imported the files under "
+            )
             + f"{params.get('tos_path')!r}, so it is not resubmitted automatically. Check the "
             + (
                 "TOS prefix"
-                if self.task_type == "data_export"
+                if self.vikingdb_task_type == "data_export"
                 else f"collection {params.get('collection_name')!r}"
             )
             + ", then run again with resubmit_unknown_task=True (or clear this task instance's task state)"
@@ -657,7 +668,7 @@ class _VikingDBTaskOperator(JobOperatorBase):
     def finish(self, context: Context, task: VikingDBTask) -> dict[str, Any]:
         self.log.info("Finished: %s", task.describe())
         self._finished_task = task
-        rows = task.total_filter_count if self.task_type == "data_export" else task.total_data_count
+        rows = task.total_filter_count if self.vikingdb_task_type == "data_export" else task.total_data_count
         record = self._load_record(context)
         record.seen(task, rows=rows)
         self._save_record(context, record)
@@ -691,7 +702,7 @@ class _VikingDBTaskOperator(JobOperatorBase):
         files = (f"s3://{bucket}", prefix)
         collection = (f"vikingdb://{urlsplit(self.hook.settings.base_url).netloc}", self.collection_name)
         task = getattr(self, "_finished_task", None)
-        if self.task_type == "data_export":
+        if self.vikingdb_task_type == "data_export":
             rows = task.total_filter_count if task is not None else None
             return operator_lineage([collection], [files], output_rows=rows)
         rows = task.total_data_count if task is not None else None
@@ -736,7 +747,7 @@ class VikingDBExportOperator(_VikingDBTaskOperator):
     :param fail_on_confirm: fail instead of waiting when the task asks for a manual confirmation.
     """
 
-    task_type = "data_export"
+    vikingdb_task_type = "data_export"
     template_fields: Sequence[str] = ("collection_name", "tos_path", "file_type", "filter", "filter_conds")
     template_fields_renderers = {"filter": "json", "filter_conds": "json"}
 
@@ -793,7 +804,7 @@ class VikingDBImportOperator(_VikingDBTaskOperator):
     same files (see the module docstring); two *different* runs importing the same prefix each do.
     """
 
-    task_type = "data_import"
+    vikingdb_task_type = "data_import"
     template_fields: Sequence[str] = ("collection_name", "tos_path", "file_type")
 
     def __init__(

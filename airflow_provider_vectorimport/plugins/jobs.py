@@ -25,8 +25,9 @@ from urllib.parse import urlsplit, urlunsplit
 JOB_ID_KEYS: dict[str, str] = {"job_id": "zilliz", "vikingdb_task_id": "vikingdb"}
 #: every XCom key the dashboard reads
 XCOM_KEYS: tuple[str, ...] = ("return_value", "job_id", "vikingdb_task_id", "console_url", "submitted_at")
-#: ``task_instance.operator`` of the provider's job operators (the VikingDB operators report their
-#: ``task_type``, ``data_export`` / ``data_import``, there)
+#: ``task_instance.operator`` of the provider's job operators: their class names. Provider versions
+#: before the ``vikingdb_task_type`` rename overrode Airflow's ``task_type`` on the VikingDB
+#: operators, so rows they wrote say ``data_export`` / ``data_import``: kept as legacy aliases only.
 KNOWN_OPERATORS: dict[str, str] = {
     "ZillizImportOperator": "zilliz",
     "VikingDBExportOperator": "vikingdb",
