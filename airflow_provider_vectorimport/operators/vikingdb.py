@@ -6,6 +6,9 @@ console URL (XCom ``console_url``) at once, then optionally wait -- deferred to 
 default when ``[operators] default_deferrable`` is set, else polling -- and return a JSON-able
 summary saying where the files are: ``tos_path`` / ``tos_uri`` always (the service's task info lists
 no files), and ``files`` when ``storage_conn_id`` is given (the operator lists the prefix itself).
+When the task fails (or, deferred, waits for a confirmation with ``fail_on_confirm``), the same
+summary, with the service's ``err_msg``, is pushed under XCom ``job_summary``
+(:data:`~airflow_provider_vectorimport.utils.SUMMARY_XCOM_KEY`) before the operator raises.
 
 Exactly one task per (dag run, task, map index): the task state store (Airflow 3.3) keeps
 ``{task_id, first_try_started, last_status, last_seen, rows, preexisting}`` under ``vikingdb_task``;
@@ -37,7 +40,12 @@ from airflow_provider_vectorimport.metrics import emit_job_metrics
 from airflow_provider_vectorimport.models import JobState, VikingDBTask
 from airflow_provider_vectorimport.operators.base import JobOperatorBase
 from airflow_provider_vectorimport.triggers.vikingdb import CONFIRM_HINT, VikingDBTaskTrigger
-from airflow_provider_vectorimport.utils import default_deferrable, get_task_state, set_task_state
+from airflow_provider_vectorimport.utils import (
+    default_deferrable,
+    get_task_state,
+    push_failure_summary,
+    set_task_state,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -675,19 +683,19 @@ class _VikingDBTaskOperator(JobOperatorBase):
         # from the first try's start: a reattached task's duration includes the earlier tries
         duration = time.time() - record.first_try_started if record.first_try_started else None
         emit_job_metrics("vikingdb", f"job_{task.state.value}", rows=rows, duration=duration)
-        raise_for_task(task)
+        rounded = round(duration, 3) if duration is not None else None
+        if task.state is JobState.FAILED:
+            # err_msg (it names the failing file and row) stays in XCom although the task fails
+            push_failure_summary(context, self._summary(task, record, duration_seconds=rounded))
+            raise_for_task(task)
         files = self._list_files(task.task_params.get("tos_path"))
-        return self._summary(
-            task,
-            record,
-            files=files,
-            duration_seconds=round(duration, 3) if duration is not None else None,
-        )
+        return self._summary(task, record, files=files, duration_seconds=rounded)
 
     def on_terminal_event(
         self, context: Context, status: str, job: VikingDBTask, event: Mapping[str, Any]
     ) -> dict[str, Any]:
         if status == "failed" and job.state is not JobState.FAILED:
+            push_failure_summary(context, self._summary(job))
             raise_for_task(job, fail_on_confirm=True)
             raise JobFailedError(f"VikingDB task {job.task_id}: {event.get('message')}", job_id=job.task_id)
         return self.finish(context, job)
