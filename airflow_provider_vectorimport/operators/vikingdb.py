@@ -328,6 +328,8 @@ class TaskRecord:
     preexisting: list[str] | None = None
     #: the latest try took over the task of an earlier one (instead of creating it)
     reattached: bool = False
+    #: the task whose rows the rows_imported / rows_exported counter already holds
+    rows_counted: str | None = None
 
     @classmethod
     def from_state(cls, value: Any) -> TaskRecord:
@@ -679,10 +681,21 @@ class _VikingDBTaskOperator(JobOperatorBase):
         rows = task.total_filter_count if self.vikingdb_task_type == "data_export" else task.total_data_count
         record = self._load_record(context)
         record.seen(task, rows=rows)
+        # the rows counter counts a completed task once per task instance (not again on a reattach)
+        count = task.state is JobState.COMPLETED and record.rows_counted != task.task_id
+        if count:
+            record.rows_counted = task.task_id
         self._save_record(context, record)
         # from the first try's start: a reattached task's duration includes the earlier tries
         duration = time.time() - record.first_try_started if record.first_try_started else None
-        emit_job_metrics("vikingdb", f"job_{task.state.value}", rows=rows, duration=duration)
+        counter = "rows_exported" if self.vikingdb_task_type == "data_export" else "rows_imported"
+        emit_job_metrics(
+            "vikingdb",
+            f"job_{task.state.value}",
+            rows=rows,
+            duration=duration,
+            rows_counter=counter if count else None,
+        )
         rounded = round(duration, 3) if duration is not None else None
         if task.state is JobState.FAILED:
             # err_msg (it names the failing file and row) stays in XCom although the task fails

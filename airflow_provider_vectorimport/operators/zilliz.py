@@ -459,7 +459,19 @@ class ZillizImportOperator(JobOperatorBase):
         self._note(job)
         self._finished_job = job
         duration = self._duration(context, job)
-        emit_job_metrics(self._service, f"job_{job.state.value}", rows=job.imported_rows, duration=duration)
+        record = self._state_record
+        # rows_imported counts a completed job once per task instance (not again on a reattach)
+        count = job.state is JobState.COMPLETED and record.get("rows_counted") != job.job_id
+        emit_job_metrics(
+            self._service,
+            f"job_{job.state.value}",
+            rows=job.imported_rows,
+            duration=duration,
+            rows_counter="rows_imported" if count else None,
+        )
+        if count and record.get("job_id") == job.job_id:
+            record["rows_counted"] = job.job_id
+            self._save(context, record)
         summary = job_summary(
             job,
             duration=duration,
