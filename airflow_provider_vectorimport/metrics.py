@@ -7,7 +7,14 @@ Names (prefixed by Airflow's ``statsd_prefix``, ``airflow`` by default), per ser
 * ``vectorimport.<service>.job_created`` / ``job_reattached``: a job was submitted, or a retry
   reattached to the one an earlier try submitted (no duplicate import);
 * ``vectorimport.<service>.job_completed`` / ``job_failed``: the job ended;
-* ``vectorimport.<service>.rows`` (gauge): rows the finished job imported or exported;
+* ``vectorimport.<service>.rows`` (gauge): rows the finished job imported or exported (the last
+  value only: no daily totals from it);
+* ``vectorimport.<service>.rows_imported`` / ``rows_exported`` (counters, VikingDB exports are the
+  ``rows_exported`` ones): incremented by the rows of each *completed* job, once per task instance:
+  the try that sees the job completed counts it and records that in the task state, so a retry or
+  clear that reattaches to the same, already counted job does not count it again. Sum them with
+  ``increase(...[1d])`` for daily row totals. Failed jobs add nothing (their partial rows are in the
+  gauge); a job the service forgot, taken as completed from the task state, is not counted again;
 * ``vectorimport.<service>.duration`` (timer): from submission to the end of the wait.
 """
 
@@ -18,6 +25,9 @@ from datetime import timedelta
 
 log = logging.getLogger(__name__)
 
+#: counters of rows moved by completed jobs
+ROWS_COUNTERS = ("rows_imported", "rows_exported")
+
 
 def emit_job_metrics(
     service: str,
@@ -25,9 +35,13 @@ def emit_job_metrics(
     *,
     rows: int | None = None,
     duration: float | None = None,
+    rows_counter: str | None = None,
 ) -> None:
     """Emit ``vectorimport.<service>.<event>`` (+ rows and duration when given). Never raises:
-    metrics must not fail a task."""
+    metrics must not fail a task.
+
+    :param rows_counter: ``rows_imported`` / ``rows_exported``: also add ``rows`` to that counter
+        (the caller passes it once per completed job, see the module docstring)."""
     try:
         from airflow.sdk.observability.stats import Stats
     except ImportError:  # pragma: no cover - older SDKs
@@ -38,6 +52,8 @@ def emit_job_metrics(
         Stats.incr(f"{prefix}.{event}", tags=tags)
         if rows is not None:
             Stats.gauge(f"{prefix}.rows", float(rows), tags=tags)
+            if rows_counter in ROWS_COUNTERS and rows >= 0:
+                Stats.incr(f"{prefix}.{rows_counter}", count=int(rows), tags=tags)
         if duration is not None:
             Stats.timing(f"{prefix}.duration", timedelta(seconds=duration), tags=tags)
     except Exception as exc:

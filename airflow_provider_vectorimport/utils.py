@@ -15,6 +15,20 @@ from airflow.sdk import conf
 
 _LOG = logging.getLogger(__name__)
 
+#: XCom key of the summary a job operator pushes before it fails on a failed (or empty) job: the
+#: same dict it returns (``return_value``) on success, so the job's reason and per-file failures
+#: stay readable (ops dashboard, downstream ``trigger_rule="all_done"`` tasks) although the task
+#: raised. Small and secret-free like the return value.
+SUMMARY_XCOM_KEY = "job_summary"
+
+
+def push_failure_summary(context: Any, summary: Any) -> None:
+    """Push ``summary`` under :data:`SUMMARY_XCOM_KEY`; never raises (the job's own error must win)."""
+    try:
+        context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
+    except Exception as exc:  # pragma: no cover - a broken XCom backend must not hide the failure
+        _LOG.warning("could not push the job summary to XCom: %s", exc)
+
 
 def default_deferrable() -> bool:
     """``[operators] default_deferrable``, as the official providers read it."""

@@ -228,6 +228,24 @@ def test_a_failed_import_shows_as_failed(dashboard):
     assert (job["state"], job["ti_state"], job["service"]) == ("failed", "failed", "milvus")
     assert job["job_id"] == dashboard.xcom(CHECKS, "import_missing_file", "job_id")
     assert job["collection"] == "medium_articles"
+    # the task raised (deferred path, real runtime), but pushed its summary first: the detail has
+    # the job's reason and its per-file records, naming the missing file
+    pushed = dashboard.xcom(CHECKS, "import_missing_file", "job_summary")
+    assert (pushed["job_id"], pushed["state"]) == (job["job_id"], "failed") and pushed["reason"]
+    resp = dashboard.get(
+        "/vectorimport/api/job",
+        dag_id=CHECKS,
+        run_id=job["run_id"],
+        task_id="import_missing_file",
+        map_index=-1,
+    )
+    assert resp.status_code == 200, resp.text
+    detail = resp.json()
+    assert detail["reason"] == job["reason"] == pushed["reason"]
+    assert [(f["name"], f["reason"]) for f in detail["files"]] == [
+        (f["name"], f["reason"]) for f in pushed["files"]
+    ]
+    assert "not-there/part-00000.parquet" in json.dumps([detail["reason"], detail["files"]])
 
 
 def test_the_detail_has_the_per_file_records(dashboard):

@@ -37,7 +37,9 @@ def test_grafana_dashboard_uses_the_names_the_provider_sends(statsd):  # noqa: F
     for service in SERVICES:
         for event in ("job_created", "job_reattached"):
             emit_job_metrics(service, event)
-        emit_job_metrics(service, "job_completed", rows=10, duration=1.5)
+        emit_job_metrics(service, "job_completed", rows=10, duration=1.5, rows_counter="rows_imported")
+    emit_job_metrics("vikingdb", "job_completed", rows=10, duration=1.5, rows_counter="rows_exported")
+    for service in SERVICES:
         emit_job_metrics(service, "job_failed", rows=0, duration=2.0)
     sent = _exporter_names(statsd())
     assert "airflow_vectorimport_zilliz_job_completed" in sent  # the listener really heard them
@@ -49,6 +51,18 @@ def test_grafana_dashboard_uses_the_names_the_provider_sends(statsd):  # noqa: F
     for service in SERVICES:  # every service's completed / failed / created counts are charted
         for event in ("job_completed", "job_failed", "job_created"):
             assert f"airflow_vectorimport_{service}_{event}" in used
+    # daily row totals come from the counters (a gauge keeps only the last job's rows)
+    daily = [
+        expr
+        for panel in dashboard["panels"]
+        if panel["type"] == "timeseries"
+        for expr in (t["expr"] for t in panel["targets"])
+        if "_rows_" in expr
+    ]
+    counters = {f"airflow_vectorimport_{s}_rows_imported" for s in SERVICES}
+    counters.add("airflow_vectorimport_vikingdb_rows_exported")
+    assert {m for expr in daily for m in re.findall(r"\bairflow_vectorimport_\w+", expr)} == counters
+    assert all(re.fullmatch(r"sum\(increase\(airflow_vectorimport_\w+\[1d\]\)\)", e) for e in daily)
 
 
 def test_grafana_dashboard_is_importable():

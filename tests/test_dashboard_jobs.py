@@ -10,7 +10,17 @@ from airflow_provider_vectorimport.hooks.vikingdb import parse_task
 from airflow_provider_vectorimport.models import FileDetail, ImportJob, JobState
 from airflow_provider_vectorimport.operators.vikingdb import task_summary
 from airflow_provider_vectorimport.operators.zilliz import job_summary
-from airflow_provider_vectorimport.plugins.jobs import TaskRow, build_job, matches, safe_url, ti_path, totals
+from airflow_provider_vectorimport.plugins.jobs import (
+    FAILURE_SUMMARY_KEY,
+    XCOM_KEYS,
+    TaskRow,
+    build_job,
+    matches,
+    safe_url,
+    ti_path,
+    totals,
+)
+from airflow_provider_vectorimport.utils import SUMMARY_XCOM_KEY
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 CLOUD_URL = "https://cloud.zilliz.com/clusters/in01-x/import?jobId=job-1"
@@ -54,6 +64,52 @@ def zilliz_job(state=JobState.COMPLETED, **kw) -> ImportJob:
     )
 
 
+def test_a_failed_job_shows_the_reasons_of_the_summary_pushed_before_raising():
+    """A failed task returns nothing; the dashboard reads the summary it pushed under job_summary."""
+    assert FAILURE_SUMMARY_KEY == SUMMARY_XCOM_KEY and SUMMARY_XCOM_KEY in XCOM_KEYS
+    failed = zilliz_job(JobState.FAILED, reason="1 of 2 files failed")
+    summary = job_summary(failed, duration=3.0, console_url=CLOUD_URL, reattached=False)
+    xcoms = {"job_id": "job-1", "console_url": CLOUD_URL, SUMMARY_XCOM_KEY: summary}
+    job = build_job(row(xcoms, state="failed"), now=NOW)
+    assert (job["state"], job["reason"], job["collection"]) == ("failed", "1 of 2 files failed", "articles")
+    assert job["files"][1] == {
+        "name": "b.parquet",
+        "state": "failed",
+        "progress": 0.0,
+        "rows": None,
+        "total_rows": None,
+        "size": None,
+        "reason": "column 'vec' has dim 3, expected 4",
+    }
+    assert job["files_failed"] == 1
+    # a VikingDB task: the service's err_msg (it names the file and row) is the reason
+    task = parse_task(
+        {
+            "task_id": "t-9",
+            "task_type": "data_import",
+            "task_status": "fail",
+            "task_params": {"collection_name": "docs", "tos_path": "bkt/in", "file_type": "parquet"},
+            "process_info": {"err_msg": "bkt/in/part-0.parquet row 0: fields do not match"},
+        }
+    )
+    vik = build_job(
+        row(
+            {"vikingdb_task_id": "t-9", SUMMARY_XCOM_KEY: task_summary(task)},
+            state="failed",
+            operator="VikingDBImportOperator",
+        ),
+        now=NOW,
+    )
+    assert (vik["service"], vik["kind"], vik["state"]) == ("vikingdb", "import", "failed")
+    assert vik["reason"] == "bkt/in/part-0.parquet row 0: fields do not match"
+    # without it (older provider versions) the failed job has no reason and no files
+    bare = build_job(row({"job_id": "job-1"}, state="failed"), now=NOW)
+    assert (bare["state"], bare["reason"], bare["files"]) == ("failed", None, [])
+    # a summary of another job is never shown for this one
+    other = build_job(row({**xcoms, "job_id": "job-2"}, state="failed"), now=NOW)
+    assert other["reason"] is None and other["files"] == []
+
+
 def test_a_finished_zilliz_job_from_its_real_summary():
     summary = job_summary(zilliz_job(), duration=12.5, console_url=CLOUD_URL, reattached=False)
     job = build_job(row({"job_id": "job-1", "console_url": CLOUD_URL, "return_value": summary}), now=NOW)
@@ -87,7 +143,11 @@ def test_a_vikingdb_export_counts_the_exported_rows():
         task, console_url="https://console.volcengine.com/vikingdb/x", files=["bkt/out/0.parquet"]
     )
     job = build_job(
-        row({"vikingdb_task_id": "t-1", "return_value": summary}, operator="data_export", task_id="export"),
+        row(
+            {"vikingdb_task_id": "t-1", "return_value": summary},
+            operator="VikingDBExportOperator",
+            task_id="export",
+        ),
         now=NOW,
     )
     assert (job["service"], job["kind"], job["collection"]) == ("vikingdb", "export", "docs")

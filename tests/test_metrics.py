@@ -68,12 +68,26 @@ def test_import_job_metrics(statsd, monkeypatch):
                 {"jobId": "7", "state": "Completed", "progress": 100, "importedRows": 1234, "totalRows": 1234}
             ),
         )
+        store = Store()
         ZillizImportOperator(
             task_id="import", collection_name="c", files=[["a.parquet"]], deferrable=False, poll_interval=0.01
-        ).execute(context(FakeTI(), Store()))
+        ).execute(context(FakeTI(), store))
+        lines = statsd()
+        # a retry of the same task instance (e.g. it failed after the job completed) reattaches to
+        # the completed job: it reports it again, but its rows are already in the counter
+        ZillizImportOperator(
+            task_id="import", collection_name="c", files=[["a.parquet"]], deferrable=False, poll_interval=0.01
+        ).execute(context(FakeTI(try_number=2), store))
+        retry = statsd()
     finally:
         server.stop()
-    lines = statsd()
+    assert len(svc.calls("/v2/vectordb/jobs/import/create")) == 1
+    assert "airflow.vectorimport.milvus.job_reattached:1|c" in retry
+    assert "airflow.vectorimport.milvus.job_completed:1|c" in retry
+    assert [line for line in lines if ".rows_imported:" in line] == [
+        "airflow.vectorimport.milvus.rows_imported:1234|c"
+    ]
+    assert not any(".rows_imported:" in line for line in retry)
     assert "airflow.vectorimport.milvus.job_created:1|c" in lines
     assert "airflow.vectorimport.milvus.job_completed:1|c" in lines
     assert (
@@ -84,3 +98,43 @@ def test_import_job_metrics(statsd, monkeypatch):
         line.startswith("airflow.vectorimport.milvus.duration:") and line.endswith("|ms") for line in lines
     )
     assert not any("sk-metrics-key" in line for line in lines)
+
+
+def test_vikingdb_export_counts_exported_rows_and_a_failed_import_counts_none(statsd, monkeypatch, tmp_path):
+    from airflow_provider_vectorimport.exceptions import JobFailedError
+    from airflow_provider_vectorimport.operators.vikingdb import (
+        VikingDBExportOperator,
+        VikingDBImportOperator,
+    )
+    from tests.test_vikingdb_support import start_env
+
+    env = start_env(monkeypatch, root=tmp_path, pace=0.01, conn_id="vikingdb_default")
+    try:
+        store = Store()
+        export = dict(
+            task_id="export",
+            collection_name="demo",
+            tos_path="exports/m",
+            export_all=True,
+            poll_interval=0.02,
+        )
+        summary = VikingDBExportOperator(**export).execute(context(FakeTI(task_id="export"), store))
+        lines = statsd()
+        # a retry reattaching to the done (already counted) task: no second count
+        again = VikingDBExportOperator(**export).execute(context(FakeTI(2, task_id="export"), store))
+        retry = statsd()
+        with pytest.raises(JobFailedError):
+            VikingDBImportOperator(
+                task_id="imp", collection_name="demo", tos_path="nothing/here", poll_interval=0.02
+            ).execute(context(FakeTI(task_id="imp"), Store()))
+        failed = statsd()
+    finally:
+        env.server.stop()
+    rows = summary["total_filter_count"]
+    assert rows > 0
+    assert f"airflow.vectorimport.vikingdb.rows_exported:{rows}|c" in lines
+    assert not any(".rows_imported:" in line for line in lines)
+    assert again["reattached"] is True and "airflow.vectorimport.vikingdb.job_completed:1|c" in retry
+    assert not any(".rows_exported:" in line for line in retry)
+    assert "airflow.vectorimport.vikingdb.job_failed:1|c" in failed
+    assert not any(".rows_imported:" in line or ".rows_exported:" in line for line in failed)

@@ -86,7 +86,7 @@ def test_builders_produce_the_documented_requests():
 
 
 def _operator_params(op: Any) -> dict[str, Any]:
-    return build_create_body(op.task_type, op.task_params())
+    return build_create_body(op.vikingdb_task_type, op.task_params())
 
 
 def test_operators_send_the_documented_bodies():

@@ -30,6 +30,7 @@ from airflow_provider_vectorimport.operators.vikingdb import (
 )
 from airflow_provider_vectorimport.sensors.vikingdb import VikingDBTaskSensor
 from airflow_provider_vectorimport.triggers.vikingdb import VikingDBTaskTrigger
+from airflow_provider_vectorimport.utils import SUMMARY_XCOM_KEY
 from tests.runtime import FakeTI, Store, context
 from tests.test_vikingdb_support import ROWS, SK, start_env
 
@@ -93,6 +94,15 @@ def test_bad_import_arguments_fail_at_construction():
         VikingDBImportOperator(task_id="i", collection_name="demo", tos_path="bkt1/x", ignore_error="no")
     with pytest.raises(ConfigurationError, match="file_type"):
         VikingDBImportOperator(task_id="i", collection_name="demo", tos_path="bkt1/x", file_type="npy")
+
+
+def test_airflow_task_type_is_the_operator_class_name():
+    """Airflow's ``BaseOperator.task_type`` (UI, task_instance.operator) is not overridden by the
+    service's task type, which lives in ``vikingdb_task_type``."""
+    assert export_op().task_type == "VikingDBExportOperator"
+    imp = VikingDBImportOperator(task_id="i", collection_name="demo", tos_path="bkt1/x")
+    assert imp.task_type == "VikingDBImportOperator"
+    assert (export_op().vikingdb_task_type, imp.vikingdb_task_type) == ("data_export", "data_import")
 
 
 def test_templated_bad_input_fails_at_execute_before_any_request(vdb):
@@ -176,8 +186,13 @@ def test_import_success_and_failure(vdb):
     bad = VikingDBImportOperator(
         task_id="imp", collection_name="demo", tos_path="incoming/bad", poll_interval=0.05, deferrable=False
     )
+    ti = FakeTI()
     with pytest.raises(JobFailedError, match=r"incoming/bad/part-0.parquet row 0: fields do not match"):
-        bad.execute(context())
+        bad.execute(context(ti))
+    failed = ti.xcoms[SUMMARY_XCOM_KEY]  # pushed before raising: the dashboard's per-file reason
+    assert (failed["task_id"], failed["state"]) == (ti.xcoms["vikingdb_task_id"], "failed")
+    assert "incoming/bad/part-0.parquet row 0: fields do not match" in failed["err_msg"]
+    assert SK not in json.dumps(failed)
     lenient = VikingDBImportOperator(
         task_id="imp",
         collection_name="demo",
@@ -214,8 +229,14 @@ def test_deferred_failure_carries_err_msg(vdb):
         op.execute(context())
     event = run_trigger(deferred.value.trigger)
     assert event["status"] == "failed"
+    ti = FakeTI()
     with pytest.raises(JobFailedError, match=r"no \.parquet files under nothing/here"):
-        op.execute_complete(context(), event)
+        op.execute_complete(context(ti), event)
+    failed = ti.xcoms[SUMMARY_XCOM_KEY]
+    assert failed["task_id"] == event["job_id"] and failed["state"] == "failed"
+    assert (
+        "no .parquet files under nothing/here" in failed["err_msg"] and failed["tos_path"] == "nothing/here"
+    )
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,9 @@ from airflow_provider_vectorimport.exceptions import JobFailedError
 from airflow_provider_vectorimport.hooks.zilliz import ZillizHook
 from airflow_provider_vectorimport.models import JobState
 from airflow_provider_vectorimport.operators.zilliz import ZillizImportOperator
+from airflow_provider_vectorimport.plugins.jobs import TaskRow, build_job
 from airflow_provider_vectorimport.triggers.zilliz import ZillizImportJobTrigger
+from airflow_provider_vectorimport.utils import SUMMARY_XCOM_KEY
 from tests.runtime import FakeTI, Store, context
 
 pytest_plugins = ["airflow_provider_vectorimport.emulator.pytest_plugin"]
@@ -183,10 +185,25 @@ def test_bad_file_fails_the_job_and_loads_nothing(vectorimport_emulator_env):
         poll_interval=0.02,
         deferrable=False,
     )
+    ti = FakeTI()
     with pytest.raises(JobFailedError) as info:
-        op.execute(context(FakeTI(), Store()))
+        op.execute(context(ti, Store()))
     assert "bad.parquet" in str(info.value)
     assert row_count(em, name) == 0
+    # the summary is in XCom although the task raised, with the failing file and its reason ...
+    summary = ti.xcoms[SUMMARY_XCOM_KEY]
+    assert summary["job_id"] == ti.xcoms["job_id"] and summary["state"] == "failed"
+    failing = [f for f in summary["files"] if f["state"] == "failed"]
+    (bad,) = [f["name"] for f in failing]  # Milvus names a file group "[a, b]"
+    assert f"{name}/bad.parquet" in bad and "good" not in bad and failing[0]["reason"]
+    assert failing[0]["reason"] in str(info.value)
+    assert em.api_key not in json.dumps(summary)
+    # ... and the dashboard's job record of the failed task shows them
+    job = build_job(
+        TaskRow("d", "r", "import", -1, 1, "failed", "ZillizImportOperator", None, None, None, ti.xcoms)
+    )
+    assert job["state"] == "failed" and job["files_failed"] == 1
+    assert {f["name"]: f["reason"] for f in job["files"]}[bad] == failing[0]["reason"]
 
 
 def test_trigger_survives_injected_faults(vectorimport_emulator_env):

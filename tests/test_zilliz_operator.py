@@ -16,7 +16,7 @@ from airflow_provider_vectorimport.exceptions import ConfigurationError, JobFail
 from airflow_provider_vectorimport.hooks.zilliz import AmbiguousJobError
 from airflow_provider_vectorimport.operators.zilliz import ZillizImportOperator
 from airflow_provider_vectorimport.sensors.zilliz import ZillizImportJobSensor
-from airflow_provider_vectorimport.utils import idempotency_key
+from airflow_provider_vectorimport.utils import SUMMARY_XCOM_KEY, idempotency_key
 from tests.loopback import ScriptedService, ok, serve
 from tests.runtime import FakeTI, Store, context
 
@@ -133,9 +133,43 @@ def test_failed_job_raises_with_failing_files(service):
             }
         ),
     )
+    ti = FakeTI()
     with pytest.raises(JobFailedError) as info:
-        operator().execute(context(FakeTI(), Store()))
+        operator().execute(context(ti, Store()))
     assert "data/part-0.parquet: row 12: field title_vector: dim 767 != 768" in str(info.value)
+    assert ti.xcoms[SUMMARY_XCOM_KEY]["files"][0]["reason"] == "row 12: field title_vector: dim 767 != 768"
+
+
+def test_deferred_failure_and_empty_job_push_their_summary(service):
+    """execute_complete (the deferred path) pushes the summary before raising, for a failed job and
+    for one that completed with 0 rows; a successful job pushes none (its return value is it)."""
+    failed = ok(
+        {
+            "jobId": "job-1",
+            "state": "Failed",
+            "progress": 20,
+            "reason": "1 file failed",
+            "details": [{"fileName": "data/part-0.parquet", "state": "Failed", "reason": "dim 767 != 768"}],
+        }
+    )
+    service.script("POST", PROGRESS, failed, job("Completed", 100, rows=0), job("Completed", 100))
+    event = {"status": "failed", "job_id": "job-1", "message": "Failed"}
+    ti = FakeTI()
+    with pytest.raises(JobFailedError, match="dim 767 != 768"):
+        operator(deferrable=True).execute_complete(context(ti, Store()), event)
+    summary = ti.xcoms[SUMMARY_XCOM_KEY]
+    assert (summary["job_id"], summary["state"], summary["reason"]) == ("job-1", "failed", "1 file failed")
+    assert summary["files"][0]["name"] == "data/part-0.parquet" and "console_url" in summary
+    assert API_KEY not in json.dumps(summary)
+    ti = FakeTI()
+    with pytest.raises(JobFailedError, match="0 rows"):
+        operator(deferrable=True).execute_complete(context(ti, Store()), {**event, "status": "success"})
+    assert ti.xcoms[SUMMARY_XCOM_KEY]["imported_rows"] == 0
+    ti = FakeTI()
+    returned = operator(deferrable=True).execute_complete(
+        context(ti, Store()), {**event, "status": "success"}
+    )
+    assert returned["state"] == "completed" and SUMMARY_XCOM_KEY not in ti.xcoms
 
 
 def test_completed_with_zero_rows_fails_by_default(service):

@@ -6,6 +6,9 @@ console URL (XCom ``console_url``) at once, then optionally wait -- deferred to 
 default when ``[operators] default_deferrable`` is set, else polling -- and return a JSON-able
 summary saying where the files are: ``tos_path`` / ``tos_uri`` always (the service's task info lists
 no files), and ``files`` when ``storage_conn_id`` is given (the operator lists the prefix itself).
+When the task fails (or, deferred, waits for a confirmation with ``fail_on_confirm``), the same
+summary, with the service's ``err_msg``, is pushed under XCom ``job_summary``
+(:data:`~airflow_provider_vectorimport.utils.SUMMARY_XCOM_KEY`) before the operator raises.
 
 Exactly one task per (dag run, task, map index): the task state store (Airflow 3.3) keeps
 ``{task_id, first_try_started, last_status, last_seen, rows, preexisting}`` under ``vikingdb_task``;
@@ -37,7 +40,12 @@ from airflow_provider_vectorimport.metrics import emit_job_metrics
 from airflow_provider_vectorimport.models import JobState, VikingDBTask
 from airflow_provider_vectorimport.operators.base import JobOperatorBase
 from airflow_provider_vectorimport.triggers.vikingdb import CONFIRM_HINT, VikingDBTaskTrigger
-from airflow_provider_vectorimport.utils import default_deferrable, get_task_state, set_task_state
+from airflow_provider_vectorimport.utils import (
+    default_deferrable,
+    get_task_state,
+    push_failure_summary,
+    set_task_state,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -320,6 +328,8 @@ class TaskRecord:
     preexisting: list[str] | None = None
     #: the latest try took over the task of an earlier one (instead of creating it)
     reattached: bool = False
+    #: the task whose rows the rows_imported / rows_exported counter already holds
+    rows_counted: str | None = None
 
     @classmethod
     def from_state(cls, value: Any) -> TaskRecord:
@@ -383,7 +393,9 @@ def raise_for_task(task: VikingDBTask, *, fail_on_confirm: bool = False) -> None
 class _VikingDBTaskOperator(JobOperatorBase):
     """Shared create / reattach / wait logic of the export and import operators."""
 
-    task_type: str = ""
+    #: the service's ``task_type`` (``data_export`` / ``data_import``); not ``task_type``, which is
+    #: Airflow's own (the operator class name shown in the UI and the task-instance table)
+    vikingdb_task_type: str = ""
     job_noun = "VikingDB task"
     operator_extra_links = (VikingDBTaskLink(),)
     ui_color = "#7e57c2"
@@ -463,14 +475,19 @@ class _VikingDBTaskOperator(JobOperatorBase):
             self.before_create(params)  # e.g. the import's schema preflight
             if record.preexisting is None:
                 record.preexisting = hook.matching_task_ids(
-                    collection_name=params["collection_name"], task_type=self.task_type, params=params
+                    collection_name=params["collection_name"],
+                    task_type=self.vikingdb_task_type,
+                    params=params,
                 )
                 self._save_record(context, record)
-            task_id = hook.create_task(self.task_type, params, known_task_ids=record.preexisting)
+            task_id = hook.create_task(self.vikingdb_task_type, params, known_task_ids=record.preexisting)
             record.task_id, record.last_status, record.last_seen = task_id, None, time.time()
             self._save_record(context, record)
             self.log.info(
-                "Created VikingDB %s task %s on %s", self.task_type, task_id, params["collection_name"]
+                "Created VikingDB %s task %s on %s",
+                self.vikingdb_task_type,
+                task_id,
+                params["collection_name"],
             )
         else:
             task_id = task.task_id
@@ -534,7 +551,7 @@ class _VikingDBTaskOperator(JobOperatorBase):
             return None
         task = hook.find_task(
             collection_name=params["collection_name"],
-            task_type=self.task_type,
+            task_type=self.vikingdb_task_type,
             params=params,
             created_after=since - CLOCK_SKEW_SECONDS,
             exclude=record.preexisting or (),
@@ -575,7 +592,7 @@ class _VikingDBTaskOperator(JobOperatorBase):
             )
             return {
                 "task_id": record.task_id,
-                "task_type": self.task_type,
+                "task_type": self.vikingdb_task_type,
                 "status": "done",
                 "state": JobState.COMPLETED.value,
                 "collection_name": params.get("collection_name"),
@@ -589,14 +606,18 @@ class _VikingDBTaskOperator(JobOperatorBase):
                 "started_at": _iso(record.first_try_started),
             }
         raise TaskForgottenError(
-            f"VikingDB {self.task_type} task {record.task_id}, created by an earlier try of this task "
+            f"VikingDB {self.vikingdb_task_type} task {record.task_id}, created by an earlier try of this task "
             f"instance ({seen}), is no longer known to the service (code {exc.code}: task not exist). "
             "It may already have "
-            + ("exported rows to " if self.task_type == "data_export" else "imported the files under ")
+            + (
+                "exported rows to "
+                if self.vikingdb_task_type == "data_export"
+                else "imported the files under "
+            )
             + f"{params.get('tos_path')!r}, so it is not resubmitted automatically. Check the "
             + (
                 "TOS prefix"
-                if self.task_type == "data_export"
+                if self.vikingdb_task_type == "data_export"
                 else f"collection {params.get('collection_name')!r}"
             )
             + ", then run again with resubmit_unknown_task=True (or clear this task instance's task state)"
@@ -657,26 +678,37 @@ class _VikingDBTaskOperator(JobOperatorBase):
     def finish(self, context: Context, task: VikingDBTask) -> dict[str, Any]:
         self.log.info("Finished: %s", task.describe())
         self._finished_task = task
-        rows = task.total_filter_count if self.task_type == "data_export" else task.total_data_count
+        rows = task.total_filter_count if self.vikingdb_task_type == "data_export" else task.total_data_count
         record = self._load_record(context)
         record.seen(task, rows=rows)
+        # the rows counter counts a completed task once per task instance (not again on a reattach)
+        count = task.state is JobState.COMPLETED and record.rows_counted != task.task_id
+        if count:
+            record.rows_counted = task.task_id
         self._save_record(context, record)
         # from the first try's start: a reattached task's duration includes the earlier tries
         duration = time.time() - record.first_try_started if record.first_try_started else None
-        emit_job_metrics("vikingdb", f"job_{task.state.value}", rows=rows, duration=duration)
-        raise_for_task(task)
-        files = self._list_files(task.task_params.get("tos_path"))
-        return self._summary(
-            task,
-            record,
-            files=files,
-            duration_seconds=round(duration, 3) if duration is not None else None,
+        counter = "rows_exported" if self.vikingdb_task_type == "data_export" else "rows_imported"
+        emit_job_metrics(
+            "vikingdb",
+            f"job_{task.state.value}",
+            rows=rows,
+            duration=duration,
+            rows_counter=counter if count else None,
         )
+        rounded = round(duration, 3) if duration is not None else None
+        if task.state is JobState.FAILED:
+            # err_msg (it names the failing file and row) stays in XCom although the task fails
+            push_failure_summary(context, self._summary(task, record, duration_seconds=rounded))
+            raise_for_task(task)
+        files = self._list_files(task.task_params.get("tos_path"))
+        return self._summary(task, record, files=files, duration_seconds=rounded)
 
     def on_terminal_event(
         self, context: Context, status: str, job: VikingDBTask, event: Mapping[str, Any]
     ) -> dict[str, Any]:
         if status == "failed" and job.state is not JobState.FAILED:
+            push_failure_summary(context, self._summary(job))
             raise_for_task(job, fail_on_confirm=True)
             raise JobFailedError(f"VikingDB task {job.task_id}: {event.get('message')}", job_id=job.task_id)
         return self.finish(context, job)
@@ -691,7 +723,7 @@ class _VikingDBTaskOperator(JobOperatorBase):
         files = (f"s3://{bucket}", prefix)
         collection = (f"vikingdb://{urlsplit(self.hook.settings.base_url).netloc}", self.collection_name)
         task = getattr(self, "_finished_task", None)
-        if self.task_type == "data_export":
+        if self.vikingdb_task_type == "data_export":
             rows = task.total_filter_count if task is not None else None
             return operator_lineage([collection], [files], output_rows=rows)
         rows = task.total_data_count if task is not None else None
@@ -736,7 +768,7 @@ class VikingDBExportOperator(_VikingDBTaskOperator):
     :param fail_on_confirm: fail instead of waiting when the task asks for a manual confirmation.
     """
 
-    task_type = "data_export"
+    vikingdb_task_type = "data_export"
     template_fields: Sequence[str] = ("collection_name", "tos_path", "file_type", "filter", "filter_conds")
     template_fields_renderers = {"filter": "json", "filter_conds": "json"}
 
@@ -793,7 +825,7 @@ class VikingDBImportOperator(_VikingDBTaskOperator):
     same files (see the module docstring); two *different* runs importing the same prefix each do.
     """
 
-    task_type = "data_import"
+    vikingdb_task_type = "data_import"
     template_fields: Sequence[str] = ("collection_name", "tos_path", "file_type")
 
     def __init__(

@@ -30,6 +30,7 @@ from airflow_provider_vectorimport.utils import (
     get_task_state,
     idempotency_key,
     normalize_file_groups,
+    push_failure_summary,
     set_task_state,
 )
 
@@ -78,6 +79,10 @@ def raise_for_job(job: ImportJob, *, fail_on_empty: bool) -> None:
 
 class ZillizImportOperator(JobOperatorBase):
     """Create a bulk import job (Zilliz Cloud v2/v1 or self-hosted Milvus) and wait for it.
+
+    Returns the job's summary (:func:`job_summary`); when the job failed or imported nothing, the
+    same summary (reason, per-file states and reasons) is pushed to XCom under ``job_summary``
+    (:data:`~airflow_provider_vectorimport.utils.SUMMARY_XCOM_KEY`) before the task fails.
 
     :param collection_name: target collection (templated).
     :param files: Milvus: object keys, one group per import unit (``[["a.parquet"], ["1/id.npy", "1/vec.npy"]]``)
@@ -484,14 +489,32 @@ class ZillizImportOperator(JobOperatorBase):
         self._note(job)
         self._finished_job = job
         duration = self._duration(context, job)
-        emit_job_metrics(self._service, f"job_{job.state.value}", rows=job.imported_rows, duration=duration)
-        raise_for_job(job, fail_on_empty=self.fail_on_empty)
-        return job_summary(
+        record = self._state_record
+        # rows_imported counts a completed job once per task instance (not again on a reattach)
+        count = job.state is JobState.COMPLETED and record.get("rows_counted") != job.job_id
+        emit_job_metrics(
+            self._service,
+            f"job_{job.state.value}",
+            rows=job.imported_rows,
+            duration=duration,
+            rows_counter="rows_imported" if count else None,
+        )
+        if count and record.get("job_id") == job.job_id:
+            record["rows_counted"] = job.job_id
+            self._save(context, record)
+        summary = job_summary(
             job,
             duration=duration,
             console_url=self.hook.console_url(job.job_id),
             reattached=getattr(self, "_reattached", None),
         )
+        try:
+            raise_for_job(job, fail_on_empty=self.fail_on_empty)
+        except JobFailedError:
+            # the reason and failing files stay in XCom although the task fails (SUMMARY_XCOM_KEY)
+            push_failure_summary(context, summary)
+            raise
+        return summary
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """Inputs: the imported objects; output: the collection, with the rows imported."""

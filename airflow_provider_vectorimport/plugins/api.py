@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from airflow_provider_vectorimport.plugins.jobs import (
+    FAILURE_SUMMARY_KEY,
     JOB_ID_KEYS,
     SERVICES,
     STATES,
@@ -224,7 +225,11 @@ def _load_rows(
             except Exception:  # an undecodable value: skip the value, keep the row
                 log.debug("undecodable XCom %s of %s", x.key, x.task_id)
     # the collection of tasks without a summary yet comes from their rendered template fields
-    pending = {k for k, r in by_key.items() if not isinstance(r.xcoms.get("return_value"), Mapping)}
+    pending = {
+        k
+        for k, r in by_key.items()
+        if not any(isinstance(r.xcoms.get(key), Mapping) for key in ("return_value", FAILURE_SUMMARY_KEY))
+    }
     if pending:
         rstmt = select(RTIF.dag_id, RTIF.run_id, RTIF.task_id, RTIF.map_index, RTIF.rendered_fields).where(
             RTIF.dag_id.in_(dags), RTIF.run_id.in_(runs)

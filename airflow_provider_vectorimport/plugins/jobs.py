@@ -3,8 +3,9 @@
 A *job* is one try of a provider operator's task instance that pushed a job id to XCom (``job_id``
 for :class:`~airflow_provider_vectorimport.operators.zilliz.ZillizImportOperator`,
 ``vikingdb_task_id`` for the VikingDB operators), with its ``console_url``, ``submitted_at`` and,
-once it finished, the summary it returned (``return_value``). Tasks still deferred have no summary
-yet: they show as running with what they pushed.
+once it finished, the summary it returned (``return_value``) or, when it failed on a failed/empty
+job, the same summary pushed under ``job_summary`` (the job's reason, per-file states and reasons).
+Tasks still deferred have no summary yet: they show as running with what they pushed.
 
 Every field is copied through a whitelist, so nothing an operator (or another provider) might put
 in XCom reaches the browser unless it is listed here; rows that do not look like ours (XCom from
@@ -23,10 +24,21 @@ from urllib.parse import urlsplit, urlunsplit
 
 #: XCom key of the job id -> service family
 JOB_ID_KEYS: dict[str, str] = {"job_id": "zilliz", "vikingdb_task_id": "vikingdb"}
+#: the summary a job operator pushes before failing on a failed/empty job (the same dict it returns
+#: on success; :data:`airflow_provider_vectorimport.utils.SUMMARY_XCOM_KEY`)
+FAILURE_SUMMARY_KEY = "job_summary"
 #: every XCom key the dashboard reads
-XCOM_KEYS: tuple[str, ...] = ("return_value", "job_id", "vikingdb_task_id", "console_url", "submitted_at")
-#: ``task_instance.operator`` of the provider's job operators (the VikingDB operators report their
-#: ``task_type``, ``data_export`` / ``data_import``, there)
+XCOM_KEYS: tuple[str, ...] = (
+    "return_value",
+    FAILURE_SUMMARY_KEY,
+    "job_id",
+    "vikingdb_task_id",
+    "console_url",
+    "submitted_at",
+)
+#: ``task_instance.operator`` of the provider's job operators: their class names. Provider versions
+#: before the ``vikingdb_task_type`` rename overrode Airflow's ``task_type`` on the VikingDB
+#: operators, so rows they wrote say ``data_export`` / ``data_import``: kept as legacy aliases only.
 KNOWN_OPERATORS: dict[str, str] = {
     "ZillizImportOperator": "zilliz",
     "VikingDBExportOperator": "vikingdb",
@@ -193,6 +205,8 @@ def build_job(row: TaskRow, *, now: datetime | None = None) -> dict[str, Any] | 
     now = now or datetime.now(tz=UTC)
     job_key = next((k for k in JOB_ID_KEYS if row.xcoms.get(k) not in (None, "")), None)
     summary_raw = row.xcoms.get("return_value")
+    if not isinstance(summary_raw, Mapping):  # the task raised: the summary it pushed first, if any
+        summary_raw = row.xcoms.get(FAILURE_SUMMARY_KEY)
     summary: Mapping[str, Any] = summary_raw if isinstance(summary_raw, Mapping) else {}
     if job_key is None:
         return None
