@@ -12,6 +12,40 @@ _SECRET = {"type": ["string", "null"], "format": "password"}
 _INT = {"type": ["integer", "null"]}
 _NUM = {"type": ["number", "null"]}
 
+# HTTP transport extras shared by the zilliz and vikingdb connections (http.RetryPolicy.from_extra).
+_TRANSPORT_FIELDS: dict[str, Any] = {
+    "max_attempts": {"label": "HTTP attempts", "description": "default 5", "schema": _INT},
+    "backoff_initial": {"label": "First retry delay (s)", "description": "default 1", "schema": _NUM},
+    "backoff_max": {"label": "Longest retry delay (s)", "description": "default 30", "schema": _NUM},
+    "connect_timeout": {"label": "Connect timeout (s)", "description": "default 10", "schema": _NUM},
+    "read_timeout": {"label": "Read timeout (s)", "description": "default 60", "schema": _NUM},
+    "timeout": {
+        "label": "Read timeout (s), older name",
+        "description": "same as read_timeout",
+        "schema": _NUM,
+    },
+    "total_timeout": {
+        "label": "Total timeout per attempt (s)",
+        "description": "default 120: connect to last byte, so a trickling server cannot hold a call",
+        "schema": _NUM,
+    },
+    "max_connections": {
+        "label": "Keep-alive connections per endpoint",
+        "description": "default 64 (per hook; per triggerer event loop for triggers)",
+        "schema": _INT,
+    },
+    "verify_ssl": {
+        "label": "Verify TLS certificates",
+        "description": "default true; false is logged as a warning on every use (prefer a CA bundle)",
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
+    "ca_bundle": {
+        "label": "CA bundle (PEM file path)",
+        "description": "CA certificates to trust, e.g. a self-hosted Milvus behind a private CA",
+        "schema": _STR,
+    },
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     return {
@@ -126,13 +160,17 @@ def get_provider_info() -> dict[str, Any]:
                         "collection's schema is read for schema_from and the schema check",
                         "schema": _STR,
                     },
-                    "max_attempts": {"label": "HTTP attempts", "description": "default 5", "schema": _INT},
-                    "backoff_initial": {
-                        "label": "First retry delay (s)",
-                        "description": "default 1",
-                        "schema": _NUM,
+                    "scheme": {
+                        "label": "Scheme for a host without one",
+                        "description": "http for Milvus, else https (default)",
+                        "schema": _STR,
                     },
-                    "timeout": {"label": "HTTP timeout (s)", "description": "default 60", "schema": _NUM},
+                    "console_url_template": {
+                        "label": "Console link template (link only)",
+                        "description": "{cluster_id} {job_id} {project_id} {base_url}; never changes a request",
+                        "schema": _STR,
+                    },
+                    **_TRANSPORT_FIELDS,
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "extra"],
@@ -181,12 +219,7 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "UTC (default), +08:00 or Asia/Shanghai",
                         "schema": {"type": ["string", "null"], "default": "UTC"},
                     },
-                    "max_attempts": {"label": "HTTP attempts", "schema": _INT},
-                    "backoff_initial": {"label": "First retry delay (s)", "schema": _NUM},
-                    "backoff_max": {"label": "Longest retry delay (s)", "schema": _NUM},
-                    "connect_timeout": {"label": "Connect timeout (s)", "schema": _NUM},
-                    "read_timeout": {"label": "Read timeout (s)", "schema": _NUM},
-                    "timeout": {"label": "Overall timeout (s)", "schema": _NUM},
+                    **_TRANSPORT_FIELDS,
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "extra"],
