@@ -356,6 +356,33 @@ def _session() -> Iterator[Any]:
         yield session
 
 
+def _one_job(request: Request, session: Any, user: Any) -> tuple[Any, dict[str, Any]]:
+    """The task-instance row and job record named by ``dag_id``/``run_id``/``task_id``/``map_index``;
+    404 alike for a job that does not exist and one whose DAG the user may not read."""
+    missing = [n for n in ("dag_id", "run_id", "task_id") if not request.query_params.get(n)]
+    if missing:
+        raise _bad(f"missing query parameter(s): {', '.join(missing)}")
+    map_index = _int_param(request, "map_index", -1, -1, 1_000_000)
+    dag_id = request.query_params["dag_id"]
+    not_found = HTTPException(
+        status.HTTP_404_NOT_FOUND, "no such vectorimport job (or you may not read its DAG)"
+    )
+    if dag_id not in _readable_dag_ids(user, session):
+        raise not_found
+    rows = _load_rows(
+        session,
+        {dag_id},
+        run_id=request.query_params["run_id"],
+        task_id=request.query_params["task_id"],
+        map_index=map_index,
+        limit=1,
+    )
+    jobs, _ = _jobs(rows, base=_ui_base())
+    if not jobs:
+        raise not_found
+    return rows[0], jobs[0]
+
+
 def create_app() -> FastAPI:
     get_user = _user_dependency()
     app = FastAPI(
@@ -417,29 +444,7 @@ def create_app() -> FastAPI:
     ) -> JSONResponse:
         """One job with its per-file details: ``dag_id``, ``run_id``, ``task_id``, ``map_index``."""
         _check_params(request, DETAIL_PARAMS)
-        missing = [n for n in ("dag_id", "run_id", "task_id") if not request.query_params.get(n)]
-        if missing:
-            raise _bad(f"missing query parameter(s): {', '.join(missing)}")
-        map_index = _int_param(request, "map_index", -1, -1, 1_000_000)
-        dag_id = request.query_params["dag_id"]
-        readable = _readable_dag_ids(user, session)
-        not_found = HTTPException(
-            status.HTTP_404_NOT_FOUND, "no such vectorimport job (or you may not read its DAG)"
-        )
-        if dag_id not in readable:
-            raise not_found
-        rows = _load_rows(
-            session,
-            {dag_id},
-            run_id=request.query_params["run_id"],
-            task_id=request.query_params["task_id"],
-            map_index=map_index,
-            limit=1,
-        )
-        jobs, _ = _jobs(rows, base=_ui_base())
-        if not jobs:
-            raise not_found
-        return JSONResponse(jobs[0], headers=_NO_STORE)
+        return JSONResponse(_one_job(request, session, user)[1], headers=_NO_STORE)
 
     @app.get("/api/job/live")
     def live_job(
@@ -449,28 +454,7 @@ def create_app() -> FastAPI:
         connection its trigger uses, server-side. One answer per job per 15 s, 20 service calls
         per minute per API server process (429 beyond)."""
         _check_params(request, DETAIL_PARAMS)
-        missing = [n for n in ("dag_id", "run_id", "task_id") if not request.query_params.get(n)]
-        if missing:
-            raise _bad(f"missing query parameter(s): {', '.join(missing)}")
-        map_index = _int_param(request, "map_index", -1, -1, 1_000_000)
-        dag_id = request.query_params["dag_id"]
-        not_found = HTTPException(
-            status.HTTP_404_NOT_FOUND, "no such vectorimport job (or you may not read its DAG)"
-        )
-        if dag_id not in _readable_dag_ids(user, session):
-            raise not_found
-        rows = _load_rows(
-            session,
-            {dag_id},
-            run_id=request.query_params["run_id"],
-            task_id=request.query_params["task_id"],
-            map_index=map_index,
-            limit=1,
-        )
-        jobs, _ = _jobs(rows, base=_ui_base())
-        if not jobs:
-            raise not_found
-        row, job = rows[0], jobs[0]
+        row, job = _one_job(request, session, user)
         found = _trigger_of(session, row) if row.state == "deferred" else None
         if found is None:
             raise HTTPException(
