@@ -691,11 +691,13 @@ def _created_anyway(
     params: Mapping[str, Any],
     started: float,
     known: Collection[str] = (),
-) -> VikingDBTask | None:
+) -> str | None:
+    """The id of the task a failed create made after all (logged), or None. Shared by the sync and
+    async create loops, which differ only in how they wait and list."""
     collection = params.get("collection_name")
     if not isinstance(collection, str):
         return None
-    return choose_task(
+    found = choose_task(
         tasks,
         collection_name=collection,
         task_type=task_type,
@@ -706,6 +708,14 @@ def _created_anyway(
         purpose="take as the one the failed create made",
         exclude=known,
     )
+    if found is None:
+        return None
+    log.warning(
+        "The failed create did create task %s (%s): using it, not sending again",
+        found.task_id,
+        found.raw_status,
+    )
+    return found.task_id
 
 
 class VikingDBHook(QuietExtrasMixin, BaseHook):
@@ -779,12 +789,7 @@ class VikingDBHook(QuietExtrasMixin, BaseHook):
                         raise _check_failed(task_type, task_params, started, check_exc) from exc
                     found = _created_anyway(listed, settings, task_type, task_params, started, known_task_ids)
                     if found is not None:
-                        log.warning(
-                            "The failed create did create task %s (%s): using it, not sending again",
-                            found.task_id,
-                            found.raw_status,
-                        )
-                        return found.task_id
+                        return found
                     if action == CHECK_THEN_RAISE:
                         raise
         finally:
@@ -931,12 +936,7 @@ class AsyncVikingDBHook:
                         raise _check_failed(task_type, task_params, started, check_exc) from exc
                     found = _created_anyway(listed, settings, task_type, task_params, started, known_task_ids)
                     if found is not None:
-                        log.warning(
-                            "The failed create did create task %s (%s): using it, not sending again",
-                            found.task_id,
-                            found.raw_status,
-                        )
-                        return found.task_id
+                        return found
                     if action == CHECK_THEN_RAISE:
                         raise
 
