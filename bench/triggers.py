@@ -207,9 +207,33 @@ def child(
             tasks.append(asyncio.ensure_future(staggered(factory, rng.uniform(0, poll))))
         await asyncio.sleep(warmup)
         proc = psutil.Process()
+        import gc
+
+        gc_time = [0.0, 0.0]  # seconds in the collector during the window, start of the current run
+        gc_runs = [0, 0, 0]  # collections per generation during the window
+
+        def gc_clock(phase: str, info: dict) -> None:
+            if phase == "start":
+                gc_time[1] = time.perf_counter()
+            else:
+                gc_time[0] += time.perf_counter() - gc_time[1]
+                gc_runs[info["generation"]] += 1
+
+        gc.callbacks.append(gc_clock)
+        profile_to = os.environ.get("BENCH_PROFILE")  # a cProfile of the window only, for digging
+        profiler = None
+        if profile_to:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         c0, t0, n0 = proc.cpu_times(), time.monotonic(), (await counts())[kind]
         await asyncio.sleep(seconds)
         c1, t1, n1 = proc.cpu_times(), time.monotonic(), (await counts())[kind]
+        gc.callbacks.remove(gc_clock)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(f"{profile_to}.{kind}.{service}.{n}")
         for task in tasks:
             if task.done() and task.exception():
                 raise task.exception()  # type: ignore[misc]
@@ -221,6 +245,9 @@ def child(
         return {
             "cpu": ((c1.user - c0.user) + (c1.system - c0.system)) / wall,
             "rps": (n1 - n0) / wall,
+            "gc": gc_time[0] / wall,
+            "gc_runs": gc_runs,
+            "objects": len(gc.get_objects()),
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
 
