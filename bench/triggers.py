@@ -12,8 +12,9 @@ same server (``--parallel``: at the same time), both with Airflow imported:
 Both poll a loopback server running in its own process (aiohttp, HTTPS with a self-signed
 certificate made with ``cryptography``; ``--http`` adds plain-HTTP rows) that keeps every job
 importing. Starts are spread over the first poll interval; after a warm-up the window measures
-CPU time (user + sys, share of one core), requests/s (counted by the server, per client) and the
-process's peak RSS (``ru_maxrss``). With ``--repeat R`` the pair alternates R times and the table
+CPU time (user + sys, share of one core), requests/s (counted by the server, per client), the
+process's peak RSS (``ru_maxrss``) and the share of one core spent in the garbage collector
+(``BENCH_PROFILE=/tmp/p`` also writes a cProfile of each window to ``/tmp/p.<kind>.<service>.<N>``). With ``--repeat R`` the pair alternates R times and the table
 keeps the least CPU of each contender (noise on a shared machine only adds), the highest RSS and
 the median rate.
 
@@ -247,7 +248,6 @@ def child(
             "rps": (n1 - n0) / wall,
             "gc": gc_time[0] / wall,
             "gc_runs": gc_runs,
-            "objects": len(gc.get_objects()),
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
 
@@ -297,6 +297,7 @@ def _best(runs: list[dict]) -> dict:
     rates = sorted(r["rps"] for r in runs)
     return {
         "cpu": min(r["cpu"] for r in runs),
+        "gc": min(r["gc"] for r in runs),
         "rss_mb": max(r["rss_mb"] for r in runs),
         "rps": rates[len(rates) // 2],
     }
@@ -375,7 +376,7 @@ def main() -> None:
                     print(
                         f"{scheme:6} {service:9} {n:>5} | {ours['cpu']:>7.1%} {bound['cpu']:>9.1%} {ratio:>5.2f}x | "
                         f"{ours['rss_mb']:>6.0f}MB {bound['rss_mb']:>7.0f}MB | {ours['rps']:>8.1f} "
-                        f"{bound['rps']:>9.1f} {n / args.poll:>6.0f}",
+                        f"{bound['rps']:>9.1f} {n / args.poll:>6.0f} | {ours['gc']:>7.1%} {bound['gc']:>6.1%}",
                         flush=True,
                     )
         finally:
