@@ -31,7 +31,7 @@ _TRANSPORT_FIELDS: dict[str, Any] = {
     },
     "max_connections": {
         "label": "Keep-alive connections per endpoint",
-        "description": "default 64 (per hook; per triggerer event loop for triggers)",
+        "description": "default 32 (per hook; per triggerer event loop for triggers)",
         "schema": _INT,
     },
     "verify_ssl": {

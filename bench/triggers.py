@@ -12,8 +12,9 @@ same server (``--parallel``: at the same time), both with Airflow imported:
 Both poll a loopback server running in its own process (aiohttp, HTTPS with a self-signed
 certificate made with ``cryptography``; ``--http`` adds plain-HTTP rows) that keeps every job
 importing. Starts are spread over the first poll interval; after a warm-up the window measures
-CPU time (user + sys, share of one core), requests/s (counted by the server, per client) and the
-process's peak RSS (``ru_maxrss``). With ``--repeat R`` the pair alternates R times and the table
+CPU time (user + sys, share of one core), requests/s (counted by the server, per client), the
+process's peak RSS (``ru_maxrss``) and the share of one core spent in the garbage collector
+(``BENCH_PROFILE=/tmp/p`` also writes a cProfile of each window to ``/tmp/p.<kind>.<service>.<N>``). With ``--repeat R`` the pair alternates R times and the table
 keeps the least CPU of each contender (noise on a shared machine only adds), the highest RSS and
 the median rate.
 
@@ -207,9 +208,33 @@ def child(
             tasks.append(asyncio.ensure_future(staggered(factory, rng.uniform(0, poll))))
         await asyncio.sleep(warmup)
         proc = psutil.Process()
+        import gc
+
+        gc_time = [0.0, 0.0]  # seconds in the collector during the window, start of the current run
+        gc_runs = [0, 0, 0]  # collections per generation during the window
+
+        def gc_clock(phase: str, info: dict) -> None:
+            if phase == "start":
+                gc_time[1] = time.perf_counter()
+            else:
+                gc_time[0] += time.perf_counter() - gc_time[1]
+                gc_runs[info["generation"]] += 1
+
+        gc.callbacks.append(gc_clock)
+        profile_to = os.environ.get("BENCH_PROFILE")  # a cProfile of the window only, for digging
+        profiler = None
+        if profile_to:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         c0, t0, n0 = proc.cpu_times(), time.monotonic(), (await counts())[kind]
         await asyncio.sleep(seconds)
         c1, t1, n1 = proc.cpu_times(), time.monotonic(), (await counts())[kind]
+        gc.callbacks.remove(gc_clock)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(f"{profile_to}.{kind}.{service}.{n}")
         for task in tasks:
             if task.done() and task.exception():
                 raise task.exception()  # type: ignore[misc]
@@ -221,6 +246,8 @@ def child(
         return {
             "cpu": ((c1.user - c0.user) + (c1.system - c0.system)) / wall,
             "rps": (n1 - n0) / wall,
+            "gc": gc_time[0] / wall,
+            "gc_runs": gc_runs,
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
 
@@ -270,6 +297,7 @@ def _best(runs: list[dict]) -> dict:
     rates = sorted(r["rps"] for r in runs)
     return {
         "cpu": min(r["cpu"] for r in runs),
+        "gc": min(r["gc"] for r in runs),
         "rss_mb": max(r["rss_mb"] for r in runs),
         "rps": rates[len(rates) // 2],
     }
@@ -348,7 +376,7 @@ def main() -> None:
                     print(
                         f"{scheme:6} {service:9} {n:>5} | {ours['cpu']:>7.1%} {bound['cpu']:>9.1%} {ratio:>5.2f}x | "
                         f"{ours['rss_mb']:>6.0f}MB {bound['rss_mb']:>7.0f}MB | {ours['rps']:>8.1f} "
-                        f"{bound['rps']:>9.1f} {n / args.poll:>6.0f}",
+                        f"{bound['rps']:>9.1f} {n / args.poll:>6.0f} | {ours['gc']:>7.1%} {bound['gc']:>6.1%}",
                         flush=True,
                     )
         finally:

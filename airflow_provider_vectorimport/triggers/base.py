@@ -23,8 +23,8 @@ from airflow_provider_vectorimport.exceptions import DeadlineExceeded, ServiceEr
 from airflow_provider_vectorimport.http import deadline_scope
 from airflow_provider_vectorimport.models import JobState
 
-#: How long past ``end_time`` a poll may still run before it is cut (the HTTP core already stops
-#: its attempts and retries at the deadline; this only bounds whatever else ``fetch`` awaits).
+#: How long past ``end_time`` the trigger may still be waiting before it is cut (the HTTP core
+#: already stops its attempts and retries at the deadline; this bounds whatever else is awaited).
 DEADLINE_GRACE = 2.0
 
 
@@ -49,6 +49,7 @@ class PollingJobTrigger(BaseTrigger):
         self.job_id = job_id
         self.poll_interval = float(poll_interval)
         self.end_time = float(end_time) if end_time is not None else None
+        self._job: Any = None  # the last job seen, for the timeout event
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -88,40 +89,44 @@ class PollingJobTrigger(BaseTrigger):
                 "%s; unchanged for %.0fs, waiting %.0fs so far", job.describe(), since_change, elapsed
             )
 
-    async def _poll(self) -> Any:
-        """One poll, bounded by the deadline (the HTTP core cuts attempts and retries to it; the
-        outer timeout is a backstop for anything else awaited in ``fetch``)."""
-        if self.end_time is None:
-            return await self.fetch()
-        with deadline_scope(self.end_time):
-            async with asyncio.timeout_at(
-                asyncio.get_running_loop().time() + max(0.0, self.end_time - time.time()) + DEADLINE_GRACE
-            ):
-                return await self.fetch()
-
     def _timeout_event(self, job: Any, why: str) -> TriggerEvent:
         state = f"; last seen: {job.describe()}" if job is not None else ""
         return self._event("timeout", f"{self.job_id} did not finish before the deadline{state}{why}", job)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        yield await self._watch()
+
+    async def _watch(self) -> TriggerEvent:
+        """Poll until the job ends or the deadline passes; the one event. The deadline is set up
+        once per trigger, not per poll: the HTTP core cuts every attempt and retry to it, and one
+        outer timeout at ``end_time`` + :data:`DEADLINE_GRACE` bounds anything else awaited (a
+        connection lookup, a sleep)."""
+        self._job = None
+        if self.end_time is None:
+            return await self._loop()
+        left = max(0.0, self.end_time - time.time())
+        with deadline_scope(self.end_time):
+            try:
+                async with asyncio.timeout_at(asyncio.get_running_loop().time() + left + DEADLINE_GRACE):
+                    return await self._loop()
+            except TimeoutError:
+                return self._timeout_event(self._job, "")
+
+    async def _loop(self) -> TriggerEvent:
         errors = 0
-        job: Any = None
         started = time.monotonic()
         last_seen: str | None = None
         last_change = last_line = started
         while True:
             if self.end_time is not None and time.time() >= self.end_time:
-                yield self._timeout_event(job, "")
-                return
+                return self._timeout_event(self._job, "")
             try:
-                job = await self._poll()
+                job = self._job = await self.fetch()
             except (DeadlineExceeded, TimeoutError) as exc:
-                yield self._timeout_event(job, f"; {exc}" if str(exc) else "")
-                return
+                return self._timeout_event(self._job, f"; {exc}" if str(exc) else "")
             except (TransportError, ServiceError) as exc:
                 if not getattr(exc, "retryable", False) or errors + 1 >= self.max_consecutive_errors:
-                    yield self._event("error", f"polling {self.job_id} failed: {exc}")
-                    return
+                    return self._event("error", f"polling {self.job_id} failed: {exc}")
                 errors += 1
                 self.log.warning(
                     "Transient error polling %s (%d/%d): %s",
@@ -131,8 +136,7 @@ class PollingJobTrigger(BaseTrigger):
                     exc,
                 )
             except Exception as exc:  # one event, always: never let the trigger die silently
-                yield self._event("error", f"polling {self.job_id} failed: {exc!r}")
-                return
+                return self._event("error", f"polling {self.job_id} failed: {exc!r}")
             else:
                 errors = 0
                 now = time.monotonic()
@@ -146,11 +150,7 @@ class PollingJobTrigger(BaseTrigger):
                     )
                     last_line = now
                 if self.is_finished(job):
-                    if job.state is JobState.COMPLETED:
-                        yield self._event("success", seen, job)
-                    else:
-                        yield self._event("failed", seen, job)
-                    return
+                    return self._event("success" if job.state is JobState.COMPLETED else "failed", seen, job)
             delay = self.poll_interval
             if self.end_time is not None:
                 delay = max(0.0, min(delay, self.end_time - time.time()))
