@@ -494,7 +494,7 @@ def serve_ui(home: Path, port: int) -> None:
         print(f"    page alone: {url}/vectorimport/    JSON API: {url}/vectorimport/api/jobs")
         print("    logins (user / password):")
         for name, (role, team, password) in USERS.items():
-            scope = f"jobs of the '{team}' bundle's DAG only" if team else "every job"
+            scope = f"jobs of the '{team}' bundle's DAGs only" if team else "every job"
             print(f"      {name} / {password}   ({role}: {scope})")
         print("    Ctrl-C stops the UI and the emulator.", flush=True)
         while server.poll() is None:

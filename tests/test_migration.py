@@ -246,3 +246,43 @@ def test_bad_mappings_name_the_field_and_write_nothing(tmp_path, mapping, dim, m
 def test_from_dict_rejects_unknown_keys():
     with pytest.raises(MappingError, match="unknown key"):
         FieldMapping.from_dict({"renames": {}})
+
+
+def test_several_targets_each_checked_and_named(tmp_path):
+    other = {**TARGET, "fields": [dict(f) for f in TARGET["fields"]]}
+    other["fields"][2]["elementTypeParams"] = {"dim": DIM + 1}
+    with pytest.raises(
+        MappingError, match=re.escape("mapping for target cloud 'b': field 'vector' has dimension 8")
+    ):
+        transform_export(
+            _export(tmp_path),
+            GOOD,
+            tmp_path / "out",
+            target_schemas={"milvus 'a'": TARGET, "cloud 'b'": other},
+        )
+    # both fit: one output for both
+    result = transform_export(
+        _export(tmp_path), GOOD, tmp_path / "out", target_schemas={"milvus 'a'": TARGET, "cloud 'b'": TARGET}
+    )
+    assert result["rows"] == 4
+
+
+def test_a_bad_row_in_a_later_batch_leaves_no_part_behind(tmp_path):
+    n = 6
+    vectors = [[0.5] * DIM for _ in range(n)]
+    vectors[5] = [0.5] * (DIM + 1)  # the last batch has a vector of another dimension
+    folder = tmp_path / "export"
+    folder.mkdir()
+    table = pa.table(
+        {
+            "doc_id": pa.array(range(n), pa.int64()),
+            "text": [f"t{i}" for i in range(n)],
+            "city": ["beijing"] * n,
+            "emb": vectors,
+        }
+    )
+    pq.write_table(table, folder / "0.parquet", row_group_size=2)
+    out = tmp_path / "out"
+    with pytest.raises(MappingError, match=re.escape("field 'vector' has dimension 9 in row 5")):
+        transform_export(str(folder), GOOD, out, target_schema=TARGET, batch_size=2, rows_per_file=2)
+    assert not list(out.glob("part-*.parquet"))  # the parts of rows 0-3 were written, then removed
