@@ -22,7 +22,8 @@ against the target dimension too (a row whose vector has another length names th
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,15 +192,24 @@ def transform_export(
     output_dir: str | os.PathLike[str],
     *,
     target_schema: Any = None,
+    target_schemas: Mapping[str, Any] | None = None,
     batch_size: int = 10_000,
     rows_per_file: int = 1_000_000,
 ) -> dict[str, Any]:
     """Read a download (its XCom / manifest / folder) in Arrow batches, map each batch and write
-    Parquet parts into ``output_dir`` (replaced). Returns ``{"files", "rows", "columns"}``."""
+    Parquet parts into ``output_dir`` (replaced). Returns ``{"files", "rows", "columns"}``.
+
+    ``target_schema``: the one target's schema; ``target_schemas``: several targets' (label ->
+    schema, e.g. ``{"milvus 'docs'": ..., "zilliz_cloud 'docs'": ...}``) when the same rows go to
+    several collections: the mapping must fit each, and an error names the target's label."""
     from airflow_provider_vectorimport.storage import iter_record_batches
 
     mapping = FieldMapping.from_dict(mapping)
-    primary, dims = _target_fields(target_schema)
+    targets: list[tuple[str | None, Any, str | None, dict[str, int]]] = [
+        (label, schema, *_target_fields(schema))
+        for label, schema in [(None, target_schema), *(target_schemas or {}).items()]
+        if schema is not None
+    ]
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("part-*.parquet"):
@@ -212,12 +222,20 @@ def transform_export(
     try:
         for batch in _batches(iter_record_batches(download, batch_size=batch_size)):
             if not checked:
-                check_mapping(batch.schema, mapping, target_schema)
+                if not targets:
+                    check_mapping(batch.schema, mapping)
+                for label, schema, _, _ in targets:
+                    with _naming(label):
+                        check_mapping(batch.schema, mapping, schema)
                 checked = True
             mapped = apply_mapping(batch, mapping)
-            if primary is not None and primary not in mapped.schema.names:
-                raise MappingError(f"mapping: the function removed the target's primary key {primary!r}")
-            _check_dims(mapped, dims, rows)
+            for label, _, primary, dims in targets:
+                with _naming(label):
+                    if primary is not None and primary not in mapped.schema.names:
+                        raise MappingError(
+                            f"mapping: the function removed the target's primary key {primary!r}"
+                        )
+                    _check_dims(mapped, dims, rows)
             if writer is not None and (in_file >= rows_per_file or mapped.schema != writer.schema):
                 writer.close()
                 writer = None
@@ -230,10 +248,30 @@ def transform_export(
             writer.write_batch(mapped)
             rows += mapped.num_rows
             in_file += mapped.num_rows
+    except BaseException:
+        if writer is not None:
+            writer.close()
+            writer = None
+        for path in files:  # no partial output for a later step to pick up
+            Path(path).unlink(missing_ok=True)
+        raise
     finally:
         if writer is not None:
             writer.close()
     return {"files": files, "rows": rows, "columns": columns}
+
+
+@contextmanager
+def _naming(label: str | None) -> Iterator[None]:
+    """A MappingError raised inside names the target (``label``) it concerns."""
+    try:
+        yield
+    except MappingError as exc:
+        if label is None:
+            raise
+        text = str(exc)
+        text = text[len("mapping: ") :] if text.startswith("mapping: ") else text
+        raise MappingError(f"mapping for target {label}: {text}") from exc
 
 
 def _batches(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:

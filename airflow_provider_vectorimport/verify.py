@@ -24,9 +24,11 @@ __all__ = [
     "VerificationError",
     "build_query_body",
     "build_search_body",
+    "read_sample",
     "row_count",
     "search_smoke_test",
     "verify_import",
+    "verify_targets",
 ]
 
 
@@ -220,3 +222,78 @@ def verify_import(
                         f"{by_id[key].get(name)!r:.120}, expected {row.get(name)!r:.120}"
                     )
     return {"collection": collection, "rows": rows, "sampled": len(wanted), "fields": compare}
+
+
+def read_sample(files: Sequence[str], size: int = 5) -> list[dict[str, Any]]:
+    """The first ``size`` rows of the first Parquet file (what :func:`verify_import` reads back):
+    only the first row group is read, so it stays small however big the files are."""
+    import pyarrow.parquet as pq
+
+    if not files or size <= 0:
+        return []
+    parquet = pq.ParquetFile(files[0])
+    if parquet.num_row_groups == 0:
+        return []
+    return parquet.read_row_group(0).slice(0, size).to_pylist()
+
+
+def verify_targets(
+    targets: Mapping[str, Mapping[str, Any]],
+    *,
+    exported_rows: int,
+    transformed_rows: int | None = None,
+    sample: Iterable[Mapping[str, Any]] = (),
+    **verify_kwargs: Any,
+) -> dict[str, Any]:
+    """:func:`verify_import` on each target of a migration (the same rows imported into several
+    collections). ``targets``: label -> ``{"conn_id", "collection", "db_name"?, "job"?}`` (``job``:
+    the import operator's XCom, for its ``job_id`` and ``imported_rows``).
+
+    Every target is checked (one failing does not hide another's state); :class:`VerificationError`
+    names each failing target. Returns ``{"exported_rows", "transformed_rows", "targets": {label:
+    {"collection", "job_id", "imported_rows", "rows", "sampled", "fields"}}}``."""
+    exported_rows = int(exported_rows)
+    if transformed_rows is not None and int(transformed_rows) != exported_rows:
+        raise VerificationError(
+            f"the export counted {exported_rows} row(s) but {transformed_rows} were transformed"
+        )
+    if not targets:
+        raise ConfigurationError("verify_targets: no targets to verify")
+    sample = list(sample)
+    results: dict[str, Any] = {}
+    failures: list[str] = []
+    for label, target in targets.items():
+        job = dict(target.get("job") or {})
+        try:
+            checked = verify_import(
+                target["conn_id"],
+                target["collection"],
+                expected_rows=exported_rows,
+                sample=sample,
+                db_name=target.get("db_name"),
+                **verify_kwargs,
+            )
+            imported = job.get("imported_rows")
+            if imported is not None and int(imported) != exported_rows:
+                raise VerificationError(
+                    f"collection {target['collection']!r}: the import job {job.get('job_id')!r} "
+                    f"reported {imported} imported row(s), expected {exported_rows}"
+                )
+        except VerificationError as exc:
+            failures.append(f"target {label}: {exc}")
+            continue
+        results[label] = {
+            "collection": checked["collection"],
+            "job_id": job.get("job_id"),
+            "imported_rows": job.get("imported_rows"),
+            "rows": checked["rows"],
+            "sampled": checked["sampled"],
+            "fields": checked["fields"],
+        }
+    if failures:
+        raise VerificationError("; ".join(failures))
+    return {
+        "exported_rows": exported_rows,
+        "transformed_rows": exported_rows if transformed_rows is None else int(transformed_rows),
+        "targets": results,
+    }

@@ -1,19 +1,24 @@
-"""Migrate a VikingDB collection into Milvus: export (filter_conds) -> download -> transform in Arrow
-batches -> prepare -> upload -> import -> verify.
+"""Migrate a VikingDB collection into Milvus and Zilliz Cloud: export (filter_conds) -> download ->
+transform in Arrow batches -> prepare -> upload -> import into both -> verify both.
 
 * export:    VikingDB ``data_export`` task of the rows matching ``filter_conds`` (Parquet, to TOS)
 * download:  exactly the exported objects (a manifest of what was fetched)
 * transform: a declarative mapping (rename / drop / cast, then an optional callable) applied per
-  Arrow batch (:mod:`airflow_provider_vectorimport.transform`); a mapping that drops the primary key
-  or changes a vector's dimension fails here, naming the field, before anything is uploaded
-* prepare:   checked against the *target* collection's live schema
-* import:    one Milvus bulk-import job (reattached on retries)
-* verify:    the target's row count equals the export's, and a sample of ids, titles and vectors
-  read back equal (:func:`airflow_provider_vectorimport.verify.verify_import`)
+  Arrow batch (:mod:`airflow_provider_vectorimport.transform`), checked against *both* targets'
+  live schemas; a mapping that drops the primary key or changes a vector's dimension fails here,
+  naming the target and the field, before anything is uploaded or imported
+* prepare:   checked against the Milvus target collection's live schema
+* upload:    once; both services read the same objects
+* import:    one Milvus bulk-import job and one Zilliz Cloud import job (each reattached on retries;
+  Zilliz Cloud reads the objects with the keys of ``aws_default``, never keys in the DAG)
+* verify:    on each target, the row count equals the export's and a sample of ids, titles and
+  vectors reads back equal (:func:`airflow_provider_vectorimport.verify.verify_targets`); a failure
+  names the target, the collection, the id and the field
 
 Connections: ``vikingdb_default`` (VikingDB), ``aws_default`` (the bucket: TOS through its S3
-endpoint for the export, and the one Milvus reads), ``zilliz_default`` (Milvus, ``api_flavour:
-milvus``). The target collection must exist.
+endpoint for the export, and the one Milvus and Zilliz Cloud read), ``zilliz_default`` (Milvus,
+``api_flavour: milvus``), ``zilliz_cloud`` (Zilliz Cloud, ``api_flavour: v2``, ``cluster_id``,
+``cluster_endpoint``). Both target collections must exist.
 """
 
 from __future__ import annotations
@@ -45,16 +50,25 @@ MAPPING = {
     "cast": {"vector": "float32"},
 }
 SAMPLE_SIZE = 5
+# target label -> (connection, the param naming its collection)
+TARGETS = {
+    "milvus": ("zilliz_default", "target_collection"),
+    "zilliz_cloud": ("zilliz_cloud", "cloud_collection"),
+}
 
 with DAG(
     dag_id="vectorimport_migration",
-    description="VikingDB export -> download -> transform (Arrow batches) -> prepare -> upload -> Milvus import -> verify",
+    description=(
+        "VikingDB export -> download -> transform (Arrow batches) -> prepare -> upload "
+        "-> import into Milvus and Zilliz Cloud -> verify both"
+    ),
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     params={
         "source_collection": Param("viking_docs", type="string"),
         "target_collection": Param("migrated_docs", type="string"),
+        "cloud_collection": Param("migrated_docs_cloud", type="string"),
         "export_bucket": Param("vectorimport-demo", type="string"),
         "milvus_bucket": Param("a-bucket", type="string"),
         "filter_conds": Param([{"op": "must", "field": "city", "conds": ["beijing"]}], type="array"),
@@ -84,18 +98,19 @@ with DAG(
 
     @task
     def transform(download: dict, params: dict, run_dir: str) -> dict:
-        """The mapping over the export in Arrow batches, checked against the target's live schema."""
-        import pyarrow.parquet as pq
-
+        """The mapping over the export in Arrow batches, checked against every target's live schema."""
         from airflow_provider_vectorimport.schema_source import fetch_collection_schema
         from airflow_provider_vectorimport.transform import transform_export
+        from airflow_provider_vectorimport.verify import read_sample
 
-        target = fetch_collection_schema("zilliz_default", params["target_collection"])
-        result = transform_export(download, MAPPING, run_dir + "/transformed", target_schema=target)
-        # a sample of the rows as they should land, for the verify step (small: a few rows)
-        sample = pq.ParquetFile(result["files"][0]).read_row_group(0).slice(0, SAMPLE_SIZE).to_pylist()
+        targets = {
+            f"{label} {params[param]!r}": fetch_collection_schema(conn_id, params[param])
+            for label, (conn_id, param) in TARGETS.items()
+        }
+        result = transform_export(download, MAPPING, run_dir + "/transformed", target_schemas=targets)
         print(f"transformed {result['rows']} row(s) into {len(result['files'])} file(s)")
-        return {**result, "sample": sample}
+        # a sample of the rows as they should land, for the verify step (small: a few rows)
+        return {**result, "sample": read_sample(result["files"], SAMPLE_SIZE)}
 
     transformed = transform(downloaded.output, run_dir=RUN_DIR)
 
@@ -115,41 +130,43 @@ with DAG(
         conn_id="aws_default",
     )
 
-    imported = ZillizImportOperator(
-        task_id="import",
+    into_milvus = ZillizImportOperator(
+        task_id="import_into_milvus",
         zilliz_conn_id="zilliz_default",
         collection_name="{{ params.target_collection }}",
-        files=uploaded.output,
+        files=uploaded.output,  # the upload manifest's files=[[...]]
+        deferrable=True,
+        poll_interval=1,
+        timeout=3600,
+    )
+
+    into_zilliz_cloud = ZillizImportOperator(
+        task_id="import_into_zilliz_cloud",
+        zilliz_conn_id="zilliz_cloud",
+        storage_conn_id="aws_default",
+        collection_name="{{ params.cloud_collection }}",
+        object_urls=uploaded.output,  # the upload manifest's object_urls
         deferrable=True,
         poll_interval=1,
         timeout=3600,
     )
 
     @task
-    def verify(export: dict, moved: dict, job: dict, params: dict) -> dict:
-        """Row counts equal to the export's; a sample of ids and vectors read back equal."""
-        from airflow_provider_vectorimport.verify import VerificationError, verify_import
+    def verify(export: dict, moved: dict, milvus: dict, zilliz_cloud: dict, params: dict) -> dict:
+        """On each target: row count equal to the export's; a sample of ids and vectors read back equal."""
+        from airflow_provider_vectorimport.verify import verify_targets
 
-        exported_rows = int(export["total_filter_count"])
-        if moved["rows"] != exported_rows:
-            raise VerificationError(
-                f"the export counted {exported_rows} row(s) but {moved['rows']} were transformed"
-            )
-        checked = verify_import(
-            "zilliz_default",
-            params["target_collection"],
-            expected_rows=exported_rows,
+        jobs = {"milvus": milvus, "zilliz_cloud": zilliz_cloud}
+        summary = verify_targets(
+            {
+                label: {"conn_id": conn_id, "collection": params[param], "job": jobs[label]}
+                for label, (conn_id, param) in TARGETS.items()
+            },
+            exported_rows=int(export["total_filter_count"]),
+            transformed_rows=moved["rows"],
             sample=moved["sample"],
         )
-        summary = {
-            "exported_rows": exported_rows,
-            "transformed_rows": moved["rows"],
-            "imported_rows": job["imported_rows"],
-            "target_rows": checked["rows"],
-            "sampled": checked["sampled"],
-            "fields": checked["fields"],
-        }
         print("VECTORIMPORT_MIGRATION " + json.dumps(summary))
         return summary
 
-    verify(exported.output, transformed, imported.output)
+    verify(exported.output, transformed, into_milvus.output, into_zilliz_cloud.output)

@@ -1,7 +1,7 @@
 """Produce the dashboard tests' jobs for real: ``python tests/dashboard_env.py HOME``.
 
 In its own process (Airflow reads its configuration once per process), with the demo's Airflow
-settings in multi-team mode (scripts/demo.py: one DAG bundle and one team per example DAG, logins
+settings in multi-team mode (scripts/demo.py: the example DAGs in DAG bundles, one team each, logins
 ``admin``, ``imports``, ``exports``), against the local emulator:
 
 1. the demo's two example DAGs (Milvus + Zilliz Cloud imports; a VikingDB export), 300 rows;

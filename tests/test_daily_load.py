@@ -6,46 +6,17 @@ before anything is imported."""
 from __future__ import annotations
 
 import ast
-import json
-import random
 import re
 
 import pendulum
 import pytest
-import requests
+
+from airflow_provider_vectorimport.emulator.examples import DAILY_SCHEMA as SCHEMA
+from airflow_provider_vectorimport.emulator.examples import create_collection, rest, row_count, write_day
 
 pytest_plugins = ["airflow_provider_vectorimport.emulator.pytest_plugin"]
 
-DIM = 8
-SCHEMA = {
-    "autoId": False,
-    "enableDynamicField": False,
-    "fields": [
-        {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
-        {"fieldName": "title", "dataType": "VarChar", "elementTypeParams": {"max_length": 64}},
-        {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": DIM}},
-    ],
-}
-
-
-def rest(em, path: str, body: dict):
-    resp = requests.post(
-        f"{em.url}{path}", json=body, headers={"Authorization": f"Bearer {em.api_key}"}, timeout=30
-    )
-    payload = resp.json()
-    assert payload["code"] in (0, 200), payload
-    return payload.get("data")
-
-
-def write_day(root, day: str, ids: range) -> None:
-    rng = random.Random(day)
-    folder = root / day
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = [
-        {"id": i, "title": f"{day} #{i}", "vector": [round(rng.uniform(-1, 1), 5) for _ in range(DIM)]}
-        for i in ids
-    ]
-    (folder / "rows.json").write_text(json.dumps({"rows": rows}))
+__all__ = ["SCHEMA", "rest"]  # test_assets.py reuses them
 
 
 @pytest.fixture
@@ -57,7 +28,7 @@ def daily(vectorimport_emulator_env, monkeypatch, tmp_path, load_dag):
     monkeypatch.setenv("VECTORIMPORT_WORK_DIR", str(tmp_path / "work"))
     monkeypatch.setenv("VECTORIMPORT_DAILY_INPUT", str(tmp_path / "input"))
     monkeypatch.setenv("VECTORIMPORT_MILVUS_ENDPOINT", em.url)
-    rest(em, "/v2/vectordb/collections/create", {"collectionName": "daily_articles", "schema": SCHEMA})
+    create_collection(em, "daily_articles", SCHEMA)
     return em, tmp_path / "input", load_dag("example_daily_load")
 
 
@@ -68,9 +39,7 @@ def reports(capfd) -> list[dict]:
 
 
 def rows(em) -> int:
-    return int(
-        rest(em, "/v2/vectordb/collections/get_stats", {"collectionName": "daily_articles"})["rowCount"]
-    )
+    return row_count(em, "daily_articles")
 
 
 def test_two_days_two_jobs_and_a_rerun_day_reuses_its_job(daily, capfd, load_dag):

@@ -1,68 +1,68 @@
-"""The migration example DAG (VikingDB export -> download -> transform -> prepare -> upload -> Milvus
-import -> verify) with ``dag.test()`` against the local emulator, and the mapping's bad-input errors."""
+"""The migration example DAG (VikingDB export -> download -> transform -> prepare -> upload -> import
+into Milvus and Zilliz Cloud -> verify both) with ``dag.test()`` against the local emulator, the
+mapping's bad-input errors (naming the target and the field, nothing imported) and the reusable
+verify step."""
 
 from __future__ import annotations
 
 import json
-import random
 import re
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from airflow_provider_vectorimport.emulator.examples import (
+    DIM,
+    MIGRATION_SOURCE_SCHEMA,
+    MIGRATION_TARGET_SCHEMA,
+    rest,
+    seed_migration,
+)
 from airflow_provider_vectorimport.transform import FieldMapping, MappingError, transform_export
-from tests.test_daily_load import rest
+from airflow_provider_vectorimport.verify import VerificationError, verify_targets
 
 pytest_plugins = ["airflow_provider_vectorimport.emulator.pytest_plugin"]
 
-DIM = 8
-SOURCE = {
-    "autoId": False,
-    "enableDynamicField": False,
-    "fields": [
-        {"fieldName": "doc_id", "dataType": "Int64", "isPrimary": True},
-        {"fieldName": "text", "dataType": "VarChar", "elementTypeParams": {"max_length": 64}},
-        {"fieldName": "city", "dataType": "VarChar", "elementTypeParams": {"max_length": 16}},
-        {"fieldName": "emb", "dataType": "FloatVector", "elementTypeParams": {"dim": DIM}},
-    ],
-}
-TARGET = {
-    "autoId": False,
-    "enableDynamicField": False,
-    "fields": [
-        {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
-        {"fieldName": "title", "dataType": "VarChar", "elementTypeParams": {"max_length": 64}},
-        {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": DIM}},
-    ],
-}
+SOURCE = MIGRATION_SOURCE_SCHEMA
+TARGET = MIGRATION_TARGET_SCHEMA
+CONNECTIONS = (
+    ("ZILLIZ_DEFAULT", "ZILLIZ_EMULATOR"),
+    ("ZILLIZ_CLOUD", "ZILLIZ_CLOUD_EMULATOR"),
+    ("AWS_DEFAULT", "S3_EMULATOR"),
+    ("VIKINGDB_DEFAULT", "VIKINGDB_EMULATOR"),
+)
 
 
-def test_migration_dag_moves_the_filtered_rows_and_verifies_them(
-    vectorimport_emulator_env, monkeypatch, tmp_path, load_dag, capfd
-):
+@pytest.fixture
+def migration_env(vectorimport_emulator_env, monkeypatch, tmp_path):
     em = vectorimport_emulator_env
     env = em.connection_env()
-    for ours, theirs in (
-        ("ZILLIZ_DEFAULT", "ZILLIZ_EMULATOR"),
-        ("AWS_DEFAULT", "S3_EMULATOR"),
-        ("VIKINGDB_DEFAULT", "VIKINGDB_EMULATOR"),
-    ):
+    for ours, theirs in CONNECTIONS:
         monkeypatch.setenv(f"AIRFLOW_CONN_{ours}", env[f"AIRFLOW_CONN_{theirs}"])
     monkeypatch.setenv("VECTORIMPORT_WORK_DIR", str(tmp_path / "work"))
-    rng = random.Random(7)
-    rows = [
+    return em
+
+
+def read_back(em, collection: str, ids: list[int]) -> dict[int, dict]:
+    got = rest(
+        em,
+        "/v2/vectordb/entities/query",
         {
-            "doc_id": i,
-            "text": f"doc {i}",
-            "city": "beijing" if i % 3 else "shanghai",
-            "emb": [round(rng.uniform(-1, 1), 4) for _ in range(DIM)],
-        }
-        for i in range(60)
-    ]
-    rest(em, "/v2/vectordb/collections/create", {"collectionName": "viking_docs", "schema": SOURCE})
-    rest(em, "/v2/vectordb/entities/insert", {"collectionName": "viking_docs", "data": rows})
-    rest(em, "/v2/vectordb/collections/create", {"collectionName": "migrated_docs", "schema": TARGET})
+            "collectionName": collection,
+            "filter": f"id in [{', '.join(map(str, ids))}]",
+            "outputFields": ["id", "title", "vector"],
+            "limit": len(ids),
+        },
+    )
+    return {r["id"]: r for r in got}
+
+
+def test_migration_dag_moves_the_filtered_rows_into_both_targets_and_verifies_them(
+    migration_env, load_dag, capfd
+):
+    em = migration_env
+    rows = seed_migration(em)
 
     run = load_dag("example_migration").test()
     out = "".join(capfd.readouterr())
@@ -70,30 +70,117 @@ def test_migration_dag_moves_the_filtered_rows_and_verifies_them(
     (line,) = re.findall(r"VECTORIMPORT_MIGRATION (\{.*\})", out)
     summary = json.loads(line)
     expected = [r for r in rows if r["city"] == "beijing"]
-    assert (
-        summary["exported_rows"]
-        == summary["transformed_rows"]
-        == summary["target_rows"]
-        == len(expected)
-        == 40
-    )
-    assert summary["imported_rows"] == 40 and summary["sampled"] == 5
-    assert summary["fields"] == ["id", "title", "vector"]
-    assert em.stats()["jobs_created"] == {"migrated_docs": 1}
-    # the rows really are the filtered source rows, renamed: a read-back independent of the verify step
-    got = rest(
-        em,
-        "/v2/vectordb/entities/query",
-        {
-            "collectionName": "migrated_docs",
-            "filter": "id in [1, 2, 3]",
-            "outputFields": ["id", "title", "vector"],
-            "limit": 3,
-        },
-    )
-    by_id = {r["id"]: r for r in got}
-    assert sorted(by_id) == [1, 2]  # 3 is a shanghai row, filtered out by filter_conds
-    assert by_id[2]["title"] == "doc 2" and by_id[2]["vector"] == pytest.approx(rows[2]["emb"], abs=1e-6)
+    assert summary["exported_rows"] == summary["transformed_rows"] == len(expected) == 40
+    assert sorted(summary["targets"]) == ["milvus", "zilliz_cloud"]
+    for label, collection in (("milvus", "migrated_docs"), ("zilliz_cloud", "migrated_docs_cloud")):
+        target = summary["targets"][label]
+        assert target["collection"] == collection
+        assert target["rows"] == target["imported_rows"] == 40 and target["sampled"] == 5
+        assert target["fields"] == ["id", "title", "vector"] and target["job_id"]
+    assert summary["targets"]["milvus"]["job_id"] != summary["targets"]["zilliz_cloud"]["job_id"]
+    # one job per target, nothing imported twice
+    assert em.stats()["jobs_created"] == {"migrated_docs": 1, "migrated_docs_cloud": 1}
+    # the rows really are the filtered source rows, renamed, on both targets: a read-back
+    # independent of the verify step
+    for collection in ("migrated_docs", "migrated_docs_cloud"):
+        by_id = read_back(em, collection, [1, 2, 3, 59])
+        assert sorted(by_id) == [1, 2, 59], collection  # 3 is a shanghai row, filtered out
+        for i in (2, 59):
+            assert by_id[i]["title"] == f"doc {i}"
+            assert by_id[i]["vector"] == pytest.approx(rows[i]["emb"], abs=1e-6), collection
+
+
+def _target(dim: int = DIM, pk: str = "id") -> dict:
+    return {
+        **TARGET,
+        "fields": [
+            {"fieldName": pk, "dataType": "Int64", "isPrimary": True},
+            {"fieldName": "title", "dataType": "VarChar", "elementTypeParams": {"max_length": 64}},
+            {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": dim}},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("cloud_target", "message"),
+    [
+        (
+            _target(dim=DIM + 1),
+            "mapping for target zilliz_cloud 'bad_cloud': field 'vector' has dimension 8 in row 0 "
+            "but the target's dimension is 9",
+        ),
+        (
+            _target(pk="pk"),
+            "mapping for target zilliz_cloud 'bad_cloud': the target's primary key 'pk' would be missing",
+        ),
+    ],
+    ids=["vector-dimension", "primary-key"],
+)
+def test_a_mapping_that_does_not_fit_one_target_imports_nothing_anywhere(
+    migration_env, load_dag, capfd, cloud_target, message
+):
+    em = migration_env
+    seed_migration(em, targets={"migrated_docs": TARGET, "bad_cloud": cloud_target})
+
+    run = load_dag("example_migration").test(run_conf={"cloud_collection": "bad_cloud"})
+    out = "".join(capfd.readouterr())
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["transform"] == "failed"
+    for task_id in ("prepare", "upload", "import_into_milvus", "import_into_zilliz_cloud", "verify"):
+        assert states[task_id] != "success", task_id
+    assert message in out
+    # nothing uploaded for the targets, no job on either service, no row landed
+    assert em.stats()["jobs_created"] == {}
+    run_key = run.run_id.replace(":", "_").replace("+", "_")
+    listing = em.s3_client().list_objects_v2(Bucket=em.milvus_bucket, Prefix=f"migration/{run_key}")
+    assert listing.get("KeyCount", 0) == 0
+    for collection in ("migrated_docs", "bad_cloud"):
+        stats = rest(em, "/v2/vectordb/collections/get_stats", {"collectionName": collection})
+        assert int(stats["rowCount"]) == 0
+
+
+def test_verify_targets_names_the_target_that_differs(migration_env):
+    em = migration_env
+    seed_migration(em, targets={"a_docs": TARGET, "b_docs": TARGET, "c_docs": TARGET})
+    rows = [{"id": i, "title": f"t{i}", "vector": [0.25 * i] * DIM} for i in range(3)]
+    changed = [dict(r) for r in rows]
+    changed[1]["vector"] = [9.0] * DIM
+    for collection, data in (("a_docs", rows), ("b_docs", changed), ("c_docs", rows)):
+        rest(em, "/v2/vectordb/entities/insert", {"collectionName": collection, "data": data})
+    milvus = {
+        "conn_id": "zilliz_default",
+        "collection": "a_docs",
+        "job": {"job_id": "j1", "imported_rows": 3},
+    }
+    bad = {"milvus": milvus, "zilliz_cloud": {"conn_id": "zilliz_cloud", "collection": "b_docs"}}
+    with pytest.raises(VerificationError) as info:
+        verify_targets(bad, exported_rows=3, transformed_rows=3, sample=rows, settle_seconds=0)
+    text = str(info.value)
+    assert "target zilliz_cloud: collection 'b_docs': row id=1, field 'vector'" in text
+    assert "target milvus" not in text  # the equal target is not blamed
+
+    good = {"milvus": milvus, "zilliz_cloud": {"conn_id": "zilliz_cloud", "collection": "c_docs"}}
+    summary = verify_targets(good, exported_rows=3, sample=rows, settle_seconds=0)
+    assert summary["targets"]["milvus"] == {
+        "collection": "a_docs",
+        "job_id": "j1",
+        "imported_rows": 3,
+        "rows": 3,
+        "sampled": 3,
+        "fields": ["id", "title", "vector"],
+    }
+    assert summary["targets"]["zilliz_cloud"]["rows"] == 3
+    with pytest.raises(VerificationError, match=r"the export counted 3 row\(s\) but 2 were transformed"):
+        verify_targets(good, exported_rows=3, transformed_rows=2, sample=rows)
+    with pytest.raises(
+        VerificationError, match=r"target milvus: collection 'a_docs': 3 row\(s\), expected 4"
+    ):
+        verify_targets(good, exported_rows=4, sample=rows, settle_seconds=0)
+    # the job's own count is checked too
+    short = {"milvus": {**milvus, "job": {"job_id": "j1", "imported_rows": 2}}}
+    with pytest.raises(VerificationError, match=r"job 'j1' reported 2 imported row\(s\), expected 3"):
+        verify_targets(short, exported_rows=3, sample=rows, settle_seconds=0)
 
 
 def _export(tmp_path, dim: int = DIM, n: int = 4):
@@ -159,3 +246,43 @@ def test_bad_mappings_name_the_field_and_write_nothing(tmp_path, mapping, dim, m
 def test_from_dict_rejects_unknown_keys():
     with pytest.raises(MappingError, match="unknown key"):
         FieldMapping.from_dict({"renames": {}})
+
+
+def test_several_targets_each_checked_and_named(tmp_path):
+    other = {**TARGET, "fields": [dict(f) for f in TARGET["fields"]]}
+    other["fields"][2]["elementTypeParams"] = {"dim": DIM + 1}
+    with pytest.raises(
+        MappingError, match=re.escape("mapping for target cloud 'b': field 'vector' has dimension 8")
+    ):
+        transform_export(
+            _export(tmp_path),
+            GOOD,
+            tmp_path / "out",
+            target_schemas={"milvus 'a'": TARGET, "cloud 'b'": other},
+        )
+    # both fit: one output for both
+    result = transform_export(
+        _export(tmp_path), GOOD, tmp_path / "out", target_schemas={"milvus 'a'": TARGET, "cloud 'b'": TARGET}
+    )
+    assert result["rows"] == 4
+
+
+def test_a_bad_row_in_a_later_batch_leaves_no_part_behind(tmp_path):
+    n = 6
+    vectors = [[0.5] * DIM for _ in range(n)]
+    vectors[5] = [0.5] * (DIM + 1)  # the last batch has a vector of another dimension
+    folder = tmp_path / "export"
+    folder.mkdir()
+    table = pa.table(
+        {
+            "doc_id": pa.array(range(n), pa.int64()),
+            "text": [f"t{i}" for i in range(n)],
+            "city": ["beijing"] * n,
+            "emb": vectors,
+        }
+    )
+    pq.write_table(table, folder / "0.parquet", row_group_size=2)
+    out = tmp_path / "out"
+    with pytest.raises(MappingError, match=re.escape("field 'vector' has dimension 9 in row 5")):
+        transform_export(str(folder), GOOD, out, target_schema=TARGET, batch_size=2, rows_per_file=2)
+    assert not list(out.glob("part-*.parquet"))  # the parts of rows 0-3 were written, then removed

@@ -121,6 +121,20 @@ def test_each_connection_type_has_its_default_connection_id():
     )
 
 
+def test_airflow_ui_gets_no_default_conn_name_so_no_provider_can_prefill_it():
+    """What the README says about the connection form: Airflow 3.3's UI API builds each connection
+    type's metadata without the hook's ``default_conn_name`` (its provider metadata has no such
+    field, and ``HookMetaService.hook_meta_data`` sends ``None``), so the form cannot prefill our
+    hooks' default ids. When Airflow starts sending it, this fails: update the README then."""
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+    from airflow.providers_manager import ConnectionTypeHookUIMetadata, HookInfo
+
+    assert "default_conn_name" not in ConnectionTypeHookUIMetadata._fields
+    assert "default_conn_name" not in HookInfo._fields
+    sent = {m.connection_type: m.default_conn_name for m in HookMetaService.hook_meta_data()}
+    assert {sent[t] for t in ("zilliz", "vikingdb", "vectorimport_s3")} == {None}
+
+
 def test_reading_connections_warns_about_no_short_secret_and_still_masks_secrets(monkeypatch):
     """Airflow's ``extra_dejson`` registers every string extra as a secret ("v2", "http" are too short
     and log a warning in every task); the hooks parse the extra themselves and mask only secrets."""
