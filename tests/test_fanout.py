@@ -287,10 +287,27 @@ def test_a_small_limit_splits_into_one_job_per_request_each_with_its_own_record(
     assert summary["requests"] == 3 and len(set(summary["jobs"])) == 3
     assert em.stats()["jobs_created"] == {COLLECTION: 3}
     assert summary["imported_rows"] == total == landed(em)
-    # the exactly-once record of each mapped import is its own (keyed by the map index)
+    # each request's job was created once under its own Idempotency-Key ...
+    assert sorted(em.stats()["jobs_created_by_key"].values()) == [1, 1, 1]
+    # ... and the exactly-once record of each mapped import is its own (keyed by the map index)
     records = import_records(run.run_id)
     assert sorted(records) == [0, 1, 2]
     assert sorted(r["job_id"] for r in records.values()) == sorted(summary["jobs"])
+
+
+def test_the_idempotency_key_of_a_mapped_import_includes_its_map_index():
+    from types import SimpleNamespace
+
+    from airflow_provider_vectorimport.utils import idempotency_key
+
+    def key(map_index: int, files) -> str:
+        ti = SimpleNamespace(dag_id="d", task_id="import", run_id="r", map_index=map_index)
+        return idempotency_key({"ti": ti, "run_id": "r"}, COLLECTION, None, files, None, None)
+
+    same_files = [["a.parquet"]]
+    assert key(0, same_files) != key(1, same_files)  # two requests never share a key
+    assert key(1, same_files) == key(1, [["a.parquet"]])  # every try of one request does
+    assert key(1, same_files) != key(1, [["b.parquet"]])
 
 
 def import_records(run_id: str) -> dict[int, dict]:
