@@ -350,3 +350,29 @@ def test_a_bad_shard_fails_the_run_by_name_and_nothing_is_imported(fanout, capfd
     assert re.search(r"part02\.json, row 5, field 'vector': vector has 3 values, expected dim 8", logs)
     assert em.stats()["jobs_created"] == {}  # no partial import
     assert landed(em) == 0
+
+
+@pytest.mark.parametrize("flavour", ["milvus", "v2"])
+def test_each_request_is_one_valid_create_call(flavour):
+    """A request from the split, passed as the import operator takes it (``files=`` for Milvus,
+    ``object_urls=`` for Zilliz Cloud v2), builds one create call with exactly its groups."""
+    from airflow_provider_vectorimport.hooks.zilliz import ZillizConfig, build_create_call, create_call_files
+    from airflow_provider_vectorimport.operators.zilliz import ZillizImportOperator
+
+    keys = [[f"fanout/c/b/shard-{i // 600:05d}/part-{i:05d}.parquet"] for i in range(1500)]
+    chunks = split_import_requests(merge_shard_manifests([shard_manifest(0, keys)]))
+    assert len(chunks) == 2
+    config = ZillizConfig(flavour=flavour, base_url="https://x", token="t", cluster_id="in01-x")
+    seen: list[str] = []
+    for chunk in chunks:
+        arg = {"files": chunk} if flavour == "milvus" else {"object_urls": chunk}
+        op = ZillizImportOperator(task_id=f"import_{flavour}_{chunk['chunk']}", collection_name="c", **arg)
+        files, urls = op._files_arg()
+        call = build_create_call(config, "c", files=files, object_urls=urls)
+        body_groups = call.json["files"] if flavour == "milvus" else call.json["objectUrls"]
+        assert len(body_groups) == len(chunk["files"]) <= 1024
+        seen += create_call_files(call)
+    expected = (
+        [k for g in keys for k in g] if flavour == "milvus" else [f"s3://b/{k}" for g in keys for k in g]
+    )
+    assert [s.rsplit("/", 1)[-1] for s in seen] == [e.rsplit("/", 1)[-1] for e in expected]

@@ -220,7 +220,12 @@ class MergeShardsOperator(BaseOperator):
             )
         limit = self.max_files_per_job
         if isinstance(limit, str):
-            limit = int(limit) if limit.strip() else None
+            try:
+                limit = int(limit) if limit.strip() else None
+            except ValueError:
+                raise AirflowFailException(
+                    f"run {run_id}: max_files_per_job must be a whole number, got {limit!r}"
+                ) from None
         states = self._shard_states(ti, run_id)
         manifests: list[Any] = []
         failures: dict[int, str] = {}
