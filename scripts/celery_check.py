@@ -7,8 +7,8 @@ throw-away AIRFLOW_HOME (SQLite, ``CeleryExecutor`` with Redis as broker and res
 names (``w1@<host>``, ``w2@<host>``, concurrency 2 each). Triggers ``vectorimport_fanout`` over
 ``SHARDS`` input shards with a small ``max_files_per_job`` (so the import is split into several
 requests), waits for the run, then reads each task instance's ``hostname`` from the metadata DB
-(each worker reports its name through ``[core] hostname_callable``, see ``scripts/deployment.py``)
-and prints the shard -> worker placement.
+(each worker reports its name through ``[core] hostname_callable``, see
+``scripts/celery_worker_name.py``) and prints the shard -> worker placement.
 
 Passes when the run succeeded, the shards ran on both workers, the emulator counted exactly one
 import job per request and the collection holds exactly the input rows.
@@ -30,15 +30,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-from deployment import Deployment, free_port, say  # noqa: E402  (scripts/deployment.py)
+from _deploy import Deployment, free_port, say  # scripts/_deploy.py
 
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's provider (and emulator), as the components get it
 EXAMPLES = ROOT / "example_dags"
 DAG_ID = "vectorimport_fanout"
 COLLECTION = "fanout_articles"
@@ -57,39 +55,55 @@ SCHEMA = {
     ],
 }
 WORKERS = ("w1", "w2")
-HOME = Path(tempfile.mkdtemp(prefix="vectorimport-celery-check-"))
-DB = HOME / "airflow" / "airflow.db"
-API_PORT = free_port()
 REDIS_PORT = free_port()
 REDIS = f"redis://127.0.0.1:{REDIS_PORT}"
-os.environ.update(
+DEPLOY = Deployment(
+    "vectorimport-celery-check-",
+    EXAMPLES,
     {
-        "AIRFLOW_HOME": str(HOME / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLES),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CORE__PARALLELISM": "8",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{API_PORT}/execution/",
         # each worker names itself (VECTORIMPORT_WORKER_HOSTNAME) in task_instance.hostname
-        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "deployment.worker_hostname",
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "celery_worker_name.worker_hostname",
         "AIRFLOW__CELERY__BROKER_URL": f"{REDIS}/0",
         "AIRFLOW__CELERY__RESULT_BACKEND": f"{REDIS}/1",
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{DB}",
-        "AIRFLOW__API_AUTH__JWT_SECRET": "celery-check-not-a-secret",
-        "AIRFLOW__API__SECRET_KEY": "celery-check-not-a-secret",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "VECTORIMPORT_WORK_DIR": str(HOME / "work"),
-        "VECTORIMPORT_FANOUT_INPUT": str(HOME / "input"),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "scripts"), os.environ.get("PYTHONPATH", "")]),
-        "NO_PROXY": "*",
-    }
+    },
 )
-DEPLOYMENT = Deployment(HOME, DB)
+HOME = DEPLOY.home
+os.environ["VECTORIMPORT_FANOUT_INPUT"] = str(HOME / "input")
+
+
+def start_redis(binary: str) -> None:
+    """redis-server on 127.0.0.1:REDIS_PORT, no persistence; watched and stopped with the rest."""
+    log = open(HOME / "redis.log", "ab")  # closed with the process
+    DEPLOY.procs["redis"] = subprocess.Popen(
+        [binary, "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    say(f"started redis on 127.0.0.1:{REDIS_PORT} (pid {DEPLOY.procs['redis'].pid})")
+
+
+def start_worker(name: str) -> None:
+    """``airflow celery worker`` named ``<name>@<host>`` (in Celery and in task_instance.hostname)."""
+    os.environ["VECTORIMPORT_WORKER_HOSTNAME"] = f"{name}@{socket.gethostname()}"
+    try:
+        DEPLOY.start(
+            f"worker-{name}",
+            "celery",
+            "worker",
+            "--celery-hostname",
+            f"{name}@%h",
+            "--concurrency",
+            "2",
+            "--skip-serve-logs",  # both on one machine: no second log server on the same port
+            "--pid",
+            str(HOME / f"worker-{name}.pid"),
+        )
+    finally:
+        del os.environ["VECTORIMPORT_WORKER_HOSTNAME"]
 
 
 def redis_server() -> str:
@@ -169,62 +183,26 @@ def main() -> int:
             f"{FILES} input files, {total} rows; {SHARDS} shards, at most {MAX_FILES_PER_JOB} file groups a job"
         )
 
-        say(f"AIRFLOW_HOME {HOME / 'airflow'}; migrating the SQLite DB")
-        DEPLOYMENT.airflow("db", "migrate")
-        DEPLOYMENT.start(
-            "redis",
-            command=[
-                redis_bin,
-                "--port",
-                str(REDIS_PORT),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-        )
-        DEPLOYMENT.start("api-server", "api-server", "--port", str(API_PORT), "--host", "127.0.0.1")
-        DEPLOYMENT.start("dag-processor", "dag-processor")
-        DEPLOYMENT.start("scheduler", "scheduler")
-        DEPLOYMENT.start("triggerer", "triggerer")
-        host = socket.gethostname()
+        DEPLOY.migrate()
+        start_redis(redis_bin)
+        DEPLOY.start_components()
         for name in WORKERS:
-            DEPLOYMENT.start(
-                f"worker-{name}",
-                "celery",
-                "worker",
-                "--celery-hostname",
-                f"{name}@%h",
-                "--concurrency",
-                "2",
-                "--skip-serve-logs",  # both on one machine: no second log server on the same port
-                "--pid",
-                str(HOME / f"worker-{name}.pid"),
-                env={"VECTORIMPORT_WORKER_HOSTNAME": f"{name}@{host}"},
-            )
-        DEPLOYMENT.wait_for("both Celery workers to be ready", lambda: all(map(worker_ready, WORKERS)), 180)
-        DEPLOYMENT.wait_for(
-            "the DAG to be parsed",
-            lambda: (
-                bool(DEPLOYMENT.query("select 1 from dag where dag_id=?", DAG_ID)) if DB.exists() else False
-            ),
-            180,
-        )
-        DEPLOYMENT.airflow("dags", "unpause", DAG_ID)
+            start_worker(name)
+        DEPLOY.wait_for("both Celery workers to be ready", lambda: all(map(worker_ready, WORKERS)), 180)
+        DEPLOY.wait_parsed(DAG_ID)
+        DEPLOY.airflow("dags", "unpause", DAG_ID)
         run_id = f"celery_check__{int(time.time())}"
         conf = {"shards": SHARDS, "batch": run_id, "max_files_per_job": MAX_FILES_PER_JOB}
-        DEPLOYMENT.airflow("dags", "trigger", DAG_ID, "--run-id", run_id, "--conf", json.dumps(conf))
+        DEPLOY.airflow("dags", "trigger", DAG_ID, "--run-id", run_id, "--conf", json.dumps(conf))
         say(f"triggered {run_id}; waiting for it to finish")
 
         def run_state() -> str | None:
-            rows = DEPLOYMENT.query("select state from dag_run where run_id=?", run_id)
+            rows = DEPLOY.query("select state from dag_run where run_id=?", run_id)
             return rows[0][0] if rows else None
 
-        DEPLOYMENT.wait_for("the DAG run to finish", lambda: run_state() in ("success", "failed"), 600)
+        DEPLOY.wait_for("the DAG run to finish", lambda: run_state() in ("success", "failed"), 600)
         state = run_state()
-        tis = DEPLOYMENT.query(
+        tis = DEPLOY.query(
             "select task_id, map_index, state, hostname, round((julianday(end_date) - julianday(start_date))"
             " * 86400, 1) from task_instance where dag_id=? and run_id=? order by task_id, map_index",
             DAG_ID,
@@ -259,7 +237,9 @@ def main() -> int:
         say("PASSED" if ok else f"FAILED; logs in {HOME}")
         return 0 if ok else 1
     finally:
-        DEPLOYMENT.stop_all()
+        for name in WORKERS:  # before the broker they talk to
+            DEPLOY.stop(f"worker-{name}")
+        DEPLOY.stop_all()
         emulator.stop()
         if ok and not os.environ.get("KEEP"):
             shutil.rmtree(HOME, ignore_errors=True)

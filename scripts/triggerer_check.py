@@ -20,6 +20,8 @@ import json
 import os
 import shutil
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -27,9 +29,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-from deployment import Deployment, free_port, say  # noqa: E402  (scripts/deployment.py)
-
 EXAMPLES = ROOT / "example_dags"
 DAG_ID = "vectorimport_import_pipeline"
 TASK = "import_into_milvus"
@@ -39,6 +38,12 @@ CONNECTIONS = {
     "ZILLIZ_CLOUD": "ZILLIZ_CLOUD_EMULATOR",
     "AWS_DEFAULT": "S3_EMULATOR",
 }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 API_PORT = free_port()
@@ -66,9 +71,56 @@ os.environ.update(
     }
 )
 
-DEPLOYMENT = Deployment(HOME, DB)
-PROCS = DEPLOYMENT.procs
-start, stop, query, wait_for = DEPLOYMENT.start, DEPLOYMENT.stop, DEPLOYMENT.query, DEPLOYMENT.wait_for
+PROCS: dict[str, subprocess.Popen] = {}
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def start(name: str, *args: str) -> subprocess.Popen:
+    log = open(HOME / f"{name}.log", "ab")  # closed with the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "airflow", *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: stopped (or killed) as a whole
+    )
+    PROCS[name] = proc
+    say(f"started {name} (pid {proc.pid})")
+    return proc
+
+
+def stop(name: str, sig: int = signal.SIGTERM) -> None:
+    proc = PROCS.pop(name, None)
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(10)
+
+
+def query(sql: str, *args: object) -> list[tuple]:
+    with sqlite3.connect(DB, timeout=10) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def wait_for(what: str, predicate, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, proc in PROCS.items():
+            if proc.poll() is not None:
+                raise SystemExit(f"{name} exited ({proc.returncode}); see {HOME / (name + '.log')}")
+        if predicate():
+            return
+        time.sleep(1)
+    raise SystemExit(f"timed out waiting for {what}; logs in {HOME}")
 
 
 def ti_state(run_id: str, task_id: str) -> str | None:
