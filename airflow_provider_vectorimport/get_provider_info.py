@@ -71,7 +71,11 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "VikingDB", "python-modules": [f"{_PKG}.operators.vikingdb"]},
             {
                 "integration-name": "S3-compatible object storage",
-                "python-modules": [f"{_PKG}.operators.object_storage", f"{_PKG}.operators.prepare"],
+                "python-modules": [
+                    f"{_PKG}.operators.object_storage",
+                    f"{_PKG}.operators.prepare",
+                    f"{_PKG}.operators.fanout",
+                ],
             },
         ],
         "sensors": [
