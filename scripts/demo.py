@@ -45,6 +45,9 @@ CONNECTIONS = {
 #: the day the demo's daily load runs for (one logical date) and the rows it loads that day
 DAILY_DAY = "2025-01-02"
 DAILY_ROWS = 500
+#: the fan-out's input files, rows per file (each file one row longer) and its run's params
+FANOUT_FILES, FANOUT_ROWS = 8, 100
+FANOUT_CONF = {"shards": 4, "max_files_per_job": 2}
 #: the migration's VikingDB source rows (two in three match its filter_conds and are migrated)
 MIGRATION_ROWS = 1500
 
@@ -73,6 +76,7 @@ def airflow_env(home: Path, *, teams: bool = False) -> dict[str, str]:
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("DEMO_LOG_LEVEL", "WARNING"),
         "VECTORIMPORT_WORK_DIR": str(home / "work"),
         "VECTORIMPORT_DAILY_INPUT": str(home / "daily_input"),
+        "VECTORIMPORT_FANOUT_INPUT": str(home / "fanout_input"),
         "NO_PROXY": "*",
     }
     if teams:
@@ -277,6 +281,37 @@ def report_smoke_test(emulator, run, home: Path) -> list:
     return results
 
 
+def setup_fanout(emulator, home: Path) -> None:
+    from airflow_provider_vectorimport.emulator.examples import (
+        DAILY_SCHEMA,
+        FANOUT_COLLECTION,
+        create_collection,
+        write_fanout_inputs,
+    )
+
+    create_collection(emulator, FANOUT_COLLECTION, DAILY_SCHEMA)
+    folder = os.environ["VECTORIMPORT_FANOUT_INPUT"]
+    rows = write_fanout_inputs(folder, FANOUT_FILES, FANOUT_ROWS)
+    print(
+        f"    created collection {FANOUT_COLLECTION}; {FANOUT_FILES} input files ({rows} rows) in {folder}; "
+        f"run conf {FANOUT_CONF}"
+    )
+
+
+def report_fanout(emulator, run, home: Path) -> dict:
+    from airflow_provider_vectorimport.emulator.examples import FANOUT_COLLECTION, row_count
+
+    summary = task_result(run, "report") or {}
+    print(
+        f"    fan-out: {summary.get('shards')} shard(s) prepared and uploaded by mapped tasks, "
+        f"{summary.get('file_groups')} file group(s) in {summary.get('requests')} import request(s), "
+        f"jobs {summary.get('jobs')} imported {summary.get('imported_rows')} row(s); "
+        f"rows in {FANOUT_COLLECTION}: {row_count(emulator, FANOUT_COLLECTION)}"
+    )
+    print(f"    import jobs: {jobs_for(emulator, FANOUT_COLLECTION)}")
+    return summary
+
+
 def setup_migration(emulator, home: Path) -> None:
     from airflow_provider_vectorimport.emulator.examples import (
         MIGRATION_CLOUD_TARGET,
@@ -327,6 +362,9 @@ RUNS: dict[str, DemoRun] = {
         report=report_daily_load,
     ),
     "vectorimport_collection_smoke_test": DemoRun(bundle="imports", report=report_smoke_test),
+    "vectorimport_fanout": DemoRun(
+        bundle="imports", setup=setup_fanout, kwargs={"run_conf": FANOUT_CONF}, report=report_fanout
+    ),
     "vectorimport_migration": DemoRun(bundle="migrations", setup=setup_migration, report=report_migration),
 }
 #: DAG bundle (one folder, one team each) -> the example DAG files it holds

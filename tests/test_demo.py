@@ -49,6 +49,7 @@ def test_demo_runs_every_example_dag_end_to_end():
         "medium_articles": 1,
         "medium_articles_cloud": 1,
         "daily_articles": 1,
+        "fanout_articles": 2,
         "migrated_docs": 1,
         "migrated_docs_cloud": 1,
     }
@@ -75,6 +76,15 @@ def test_demo_runs_every_example_dag_end_to_end():
         out,
     )
     assert smoke and smoke.group(1) == smoke.group(2)
+    # fan-out: 4 mapped shards, their file groups in 2 requests of at most 2, every input row landed
+    fanout = re.search(
+        r"fan-out: (\d+) shard\(s\) prepared and uploaded by mapped tasks, (\d+) file group\(s\) in (\d+) "
+        r"import request\(s\), jobs \[.*\] imported (\d+) row\(s\); rows in fanout_articles: (\d+)",
+        out,
+    )
+    assert fanout, out[-4000:]
+    shards, groups, requests, imported, landed = map(int, fanout.groups())
+    assert (shards, requests, imported, landed) == (4, 2, 828, 828) and 2 < groups <= 4
     # migration: verify figures on both targets equal the export's
     assert re.search(r"migration verify: exported 1000 row\(s\), transformed 1000$", out, re.M)
     for label, collection in (("milvus", "migrated_docs"), ("zilliz_cloud", "migrated_docs_cloud")):

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import ast
 import json
-import random
 import re
 
 import pytest
 import requests
 
+from airflow_provider_vectorimport.emulator.examples import write_fanout_inputs
 from airflow_provider_vectorimport.exceptions import ConfigurationError
 from airflow_provider_vectorimport.fanout import (
     ShardError,
@@ -205,18 +205,7 @@ def rest(em, path: str, body: dict):
 
 
 def write_inputs(folder, files: int, rows_per_file: int) -> int:
-    """``files`` JSON inputs of ``rows_per_file`` rows each (distinct ids); returns the row count."""
-    rng = random.Random(7)
-    folder.mkdir(parents=True, exist_ok=True)
-    next_id = 0
-    for f in range(files):
-        rows = []
-        for i in range(rows_per_file + f):  # different sizes: the shards balance them
-            vector = [round(rng.uniform(-1, 1), 5) for _ in range(DIM)]
-            rows.append({"id": next_id, "title": f"file {f} row {i}", "vector": vector})
-            next_id += 1
-        (folder / f"part{f:02d}.json").write_text(json.dumps({"rows": rows}))
-    return next_id
+    return write_fanout_inputs(folder, files, rows_per_file, dim=DIM)
 
 
 @pytest.fixture

@@ -44,6 +44,8 @@ DAILY_SCHEMA: dict[str, Any] = {
         {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": DIM}},
     ],
 }
+#: the fan-out DAG's default collection (rows of :data:`DAILY_SCHEMA`)
+FANOUT_COLLECTION = "fanout_articles"
 #: the migration DAG's default params: VikingDB source -> Milvus target and Zilliz Cloud target
 MIGRATION_SOURCE = "viking_docs"
 MIGRATION_TARGET = "migrated_docs"
@@ -103,6 +105,24 @@ def write_day(root: str | Path, day: str, ids: Iterable[int], dim: int = DIM) ->
     path = folder / "rows.json"
     path.write_text(json.dumps({"rows": rows}))
     return path
+
+
+def write_fanout_inputs(folder: str | Path, files: int, rows_per_file: int, dim: int = DIM) -> int:
+    """The fan-out DAG's input: ``files`` JSON files ``partNN.json`` (``{"rows": [...]}``, rows of
+    :data:`DAILY_SCHEMA`, distinct ids, each file one row longer than the one before so shards have
+    different sizes to balance). Returns the row count."""
+    rng = random.Random(7)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    next_id = 0
+    for f in range(files):
+        rows = []
+        for i in range(rows_per_file + f):
+            vector = [round(rng.uniform(-1, 1), 5) for _ in range(dim)]
+            rows.append({"id": next_id, "title": f"file {f} row {i}", "vector": vector})
+            next_id += 1
+        (folder / f"part{f:02d}.json").write_text(json.dumps({"rows": rows}))
+    return next_id
 
 
 def migration_rows(n: int = 60, dim: int = DIM, seed: int = 7) -> list[dict[str, Any]]:
