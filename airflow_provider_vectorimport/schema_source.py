@@ -227,7 +227,10 @@ def describe_collection(conn_id: str, collection: str, *, db_name: str | None = 
 
     if not collection or not isinstance(collection, str):
         raise ConfigurationError(f"a collection name is required to read its schema, got {collection!r}")
-    conn_type = (BaseHook.get_connection(conn_id).conn_type or "").lower()
+    from airflow_provider_vectorimport.utils import quiet_short_extra_masking
+
+    with quiet_short_extra_masking():  # settings extras (api_flavour: v2) are not short "secrets"
+        conn_type = (BaseHook.get_connection(conn_id).conn_type or "").lower()
     try:
         if conn_type == "vikingdb":
             from airflow_provider_vectorimport.hooks.vikingdb import VikingDBHook

@@ -28,6 +28,19 @@ class _NoMvccWarning(logging.Filter):
 logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_NoMvccWarning())
 
 
+class _LiteUnimplementedRpc(logging.Filter):
+    """Milvus Lite's in-process gRPC adapter does not implement every RPC pymilvus tries (e.g.
+    ``AllocTimestamp`` on create collection); pymilvus falls back, but grpc logs each one as an
+    error with a traceback, which reads like a failure in the emulator's output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, NotImplementedError) and "Method not implemented" in str(exc))
+
+
+logging.getLogger("grpc._server").addFilter(_LiteUnimplementedRpc())
+
+
 class CollectionNotFound(LookupError):
     pass
 
