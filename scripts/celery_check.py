@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import socket
 import subprocess
@@ -37,6 +36,8 @@ from _deploy import Deployment, free_port, say  # scripts/_deploy.py
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's provider (and emulator), as the components get it
+from airflow_provider_vectorimport.emulator.examples import article_schema, write_fanout_inputs  # noqa: E402
+
 EXAMPLES = ROOT / "example_dags"
 DAG_ID = "vectorimport_fanout"
 COLLECTION = "fanout_articles"
@@ -45,15 +46,7 @@ FILES = int(os.environ.get("FILES", str(2 * SHARDS)))
 ROWS_PER_FILE = int(os.environ.get("ROWS_PER_FILE", "400"))
 MAX_FILES_PER_JOB = int(os.environ.get("MAX_FILES_PER_JOB", str(max(1, SHARDS // 2 + 1))))
 DIM = 16
-SCHEMA = {
-    "autoId": False,
-    "enableDynamicField": False,
-    "fields": [
-        {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
-        {"fieldName": "title", "dataType": "VarChar", "elementTypeParams": {"max_length": 64}},
-        {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": DIM}},
-    ],
-}
+SCHEMA = article_schema(DIM)
 WORKERS = ("w1", "w2")
 REDIS_PORT = free_port()
 REDIS = f"redis://127.0.0.1:{REDIS_PORT}"
@@ -125,17 +118,7 @@ def redis_server() -> str:
 
 def write_inputs(folder: Path) -> int:
     """FILES JSON files of slightly different sizes, distinct ids; returns the row count."""
-    rng = random.Random(13)
-    folder.mkdir(parents=True, exist_ok=True)
-    next_id = 0
-    for f in range(FILES):
-        rows = []
-        for i in range(ROWS_PER_FILE + 10 * f):
-            vector = [round(rng.uniform(-1, 1), 5) for _ in range(DIM)]
-            rows.append({"id": next_id, "title": f"file {f} row {i}", "vector": vector})
-            next_id += 1
-        (folder / f"part{f:03d}.json").write_text(json.dumps({"rows": rows}))
-    return next_id
+    return write_fanout_inputs(folder, FILES, ROWS_PER_FILE, DIM, growth=10, seed=13)
 
 
 def worker_ready(name: str) -> bool:

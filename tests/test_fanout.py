@@ -13,7 +13,7 @@ import re
 import pytest
 import requests
 
-from airflow_provider_vectorimport.emulator.examples import write_fanout_inputs
+from airflow_provider_vectorimport.emulator.examples import article_schema, write_fanout_inputs
 from airflow_provider_vectorimport.exceptions import ConfigurationError
 from airflow_provider_vectorimport.fanout import (
     ShardError,
@@ -26,15 +26,7 @@ pytest_plugins = ["airflow_provider_vectorimport.emulator.pytest_plugin"]
 
 DIM = 8
 COLLECTION = "fanout_articles"
-SCHEMA = {
-    "autoId": False,
-    "enableDynamicField": False,
-    "fields": [
-        {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
-        {"fieldName": "title", "dataType": "VarChar", "elementTypeParams": {"max_length": 64}},
-        {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": DIM}},
-    ],
-}
+SCHEMA = article_schema(DIM)
 
 
 # -- pure: plan, merge, split --------------------------------------------------------------------

@@ -35,15 +35,23 @@ __all__ = [
 #: vector dimension of the daily load's and the migration's collections
 DIM = 8
 DAILY_COLLECTION = "daily_articles"
-DAILY_SCHEMA: dict[str, Any] = {
-    "autoId": False,
-    "enableDynamicField": False,
-    "fields": [
-        {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
-        {"fieldName": "title", "dataType": "VarChar", "elementTypeParams": {"max_length": 64}},
-        {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": DIM}},
-    ],
-}
+
+
+def article_schema(dim: int = DIM) -> dict[str, Any]:
+    """The examples' target schema: ``id`` (Int64 primary key), ``title`` (VarChar 64), ``vector``
+    (FloatVector of ``dim``)."""
+    return {
+        "autoId": False,
+        "enableDynamicField": False,
+        "fields": [
+            {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+            {"fieldName": "title", "dataType": "VarChar", "elementTypeParams": {"max_length": 64}},
+            {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": dim}},
+        ],
+    }
+
+
+DAILY_SCHEMA: dict[str, Any] = article_schema()
 #: the fan-out DAG's default collection (rows of :data:`DAILY_SCHEMA`)
 FANOUT_COLLECTION = "fanout_articles"
 #: the migration DAG's default params: VikingDB source -> Milvus target and Zilliz Cloud target
@@ -107,17 +115,19 @@ def write_day(root: str | Path, day: str, ids: Iterable[int], dim: int = DIM) ->
     return path
 
 
-def write_fanout_inputs(folder: str | Path, files: int, rows_per_file: int, dim: int = DIM) -> int:
+def write_fanout_inputs(
+    folder: str | Path, files: int, rows_per_file: int, dim: int = DIM, *, growth: int = 1, seed: int = 7
+) -> int:
     """The fan-out DAG's input: ``files`` JSON files ``partNN.json`` (``{"rows": [...]}``, rows of
-    :data:`DAILY_SCHEMA`, distinct ids, each file one row longer than the one before so shards have
-    different sizes to balance). Returns the row count."""
-    rng = random.Random(7)
+    :func:`article_schema`, distinct ids, each file ``growth`` rows longer than the one before so
+    shards have different sizes to balance). Returns the row count."""
+    rng = random.Random(seed)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     next_id = 0
     for f in range(files):
         rows = []
-        for i in range(rows_per_file + f):
+        for i in range(rows_per_file + growth * f):
             vector = [round(rng.uniform(-1, 1), 5) for _ in range(dim)]
             rows.append({"id": next_id, "title": f"file {f} row {i}", "vector": vector})
             next_id += 1
