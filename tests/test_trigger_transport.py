@@ -163,6 +163,32 @@ def test_the_pool_is_closed_when_the_loop_ends(certs):
     assert all(s.closed for s in seen["sessions"])
 
 
+def test_the_tls_context_is_built_off_the_event_loop(monkeypatch, certs):
+    """Reading the system CA store takes ~0.1 s: the first trigger of a loop must not stall every
+    other trigger of the triggerer while it does (the real function runs, in a worker thread)."""
+    from airflow_provider_vectorimport import http
+
+    built_on: list[int] = []
+    real = http.ssl_context
+
+    def recording(tls):
+        built_on.append(threading.get_ident())
+        return real(tls)
+
+    monkeypatch.setattr(http, "ssl_context", recording)
+    loop_thread: list[int] = []
+
+    async def main():
+        loop_thread.append(threading.get_ident())
+        await pooled_session("https://127.0.0.1:1", RetryPolicy())  # system CAs
+        await pooled_session(
+            "https://127.0.0.1:1", RetryPolicy(tls=TlsSettings(ca_bundle=str(certs["good"][0])))
+        )
+
+    asyncio.run(main())
+    assert len(built_on) == 2 and loop_thread[0] not in built_on
+
+
 # ----------------------------------------------------------------------------- deadlines
 
 
