@@ -27,6 +27,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = Path(__file__).resolve().parent
+# SQLite waits this long for a lock (pysqlite's default is 5 s): four busy Airflow processes and the
+# CLI share one file, and a `database is locked` halfway through `airflow backfill create` leaves a
+# backfill without its runs. Airflow imports it: [database] sql_alchemy_connect_args.
+SQLITE_CONNECT_ARGS = {"timeout": 60}
 
 
 def free_port() -> int:
@@ -56,6 +61,7 @@ class Deployment:
                 "AIRFLOW__CORE__PARALLELISM": "4",
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db}",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "_deploy.SQLITE_CONNECT_ARGS",
                 "AIRFLOW__API_AUTH__JWT_SECRET": "deployment-check-not-a-secret",
                 "AIRFLOW__API__SECRET_KEY": "deployment-check-not-a-secret",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
@@ -65,7 +71,7 @@ class Deployment:
                 "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "8",
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
                 "VECTORIMPORT_WORK_DIR": str(self.home / "work"),
-                "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                "PYTHONPATH": os.pathsep.join((str(ROOT), str(SCRIPTS), os.environ.get("PYTHONPATH", ""))),
                 "NO_PROXY": "*",
                 **(extra_env or {}),
             }
