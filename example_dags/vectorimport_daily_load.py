@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import pendulum
@@ -108,6 +109,11 @@ with DAG(
         deferrable=True,
         poll_interval=1,
         timeout=1800,
+        # A retry reattaches to the day's job (no second job). It also covers Airflow's resume-after-defer
+        # race (apache/airflow#71580, #72716): a trigger firing before the scheduler saw the deferral's
+        # exit can get the resumed task failed by that stale executor success.
+        retries=2,
+        retry_delay=timedelta(seconds=5),
     )
 
     @task

@@ -20,107 +20,25 @@ import json
 import os
 import shutil
 import signal
-import socket
-import sqlite3
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from _deploy import Deployment, say
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "example_dags"
 DAG_ID = "vectorimport_import_pipeline"
 TASK = "import_into_milvus"
-HOME = Path(tempfile.mkdtemp(prefix="vectorimport-triggerer-check-"))
 CONNECTIONS = {
     "ZILLIZ_DEFAULT": "ZILLIZ_EMULATOR",
     "ZILLIZ_CLOUD": "ZILLIZ_CLOUD_EMULATOR",
     "AWS_DEFAULT": "S3_EMULATOR",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-API_PORT = free_port()
-DB = HOME / "airflow" / "airflow.db"
-os.environ.update(
-    {
-        "AIRFLOW_HOME": str(HOME / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLES),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{API_PORT}/execution/",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{DB}",
-        "AIRFLOW__API_AUTH__JWT_SECRET": "triggerer-check-not-a-secret",
-        "AIRFLOW__API__SECRET_KEY": "triggerer-check-not-a-secret",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
-        "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "8",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "VECTORIMPORT_WORK_DIR": str(HOME / "work"),
-        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-        "NO_PROXY": "*",
-    }
-)
-
-PROCS: dict[str, subprocess.Popen] = {}
-
-
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def start(name: str, *args: str) -> subprocess.Popen:
-    log = open(HOME / f"{name}.log", "ab")  # closed with the process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow", *args],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: stopped (or killed) as a whole
-    )
-    PROCS[name] = proc
-    say(f"started {name} (pid {proc.pid})")
-    return proc
-
-
-def stop(name: str, sig: int = signal.SIGTERM) -> None:
-    proc = PROCS.pop(name, None)
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, sig)
-        proc.wait(20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(10)
-
-
-def query(sql: str, *args: object) -> list[tuple]:
-    with sqlite3.connect(DB, timeout=10) as conn:
-        return conn.execute(sql, args).fetchall()
-
-
-def wait_for(what: str, predicate, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for name, proc in PROCS.items():
-            if proc.poll() is not None:
-                raise SystemExit(f"{name} exited ({proc.returncode}); see {HOME / (name + '.log')}")
-        if predicate():
-            return
-        time.sleep(1)
-    raise SystemExit(f"timed out waiting for {what}; logs in {HOME}")
+DEPLOY = Deployment("vectorimport-triggerer-check-", EXAMPLES)
+HOME = DEPLOY.home
+query = DEPLOY.query
+wait_for = DEPLOY.wait_for
 
 
 def ti_state(run_id: str, task_id: str) -> str | None:
@@ -151,38 +69,12 @@ def main() -> int:
                 timeout=60,
             ).raise_for_status()
 
-        say(f"AIRFLOW_HOME {HOME / 'airflow'}; migrating the SQLite DB")
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
-        start("api-server", "api-server", "--port", str(API_PORT), "--host", "127.0.0.1")
-        start("dag-processor", "dag-processor")
-        start("scheduler", "scheduler")
-        start("triggerer-1", "triggerer")
-
-        wait_for(
-            "the DAG to be parsed",
-            lambda: bool(query("select 1 from dag where dag_id=?", DAG_ID)) if DB.exists() else False,
-            180,
-        )
-        subprocess.run(
-            [sys.executable, "-m", "airflow", "dags", "unpause", DAG_ID], check=True, capture_output=True
-        )
+        DEPLOY.migrate()
+        DEPLOY.start_components("triggerer-1")
+        DEPLOY.wait_parsed(DAG_ID)
+        DEPLOY.airflow("dags", "unpause", DAG_ID)
         run_id = f"triggerer_check__{int(time.time())}"
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "airflow",
-                "dags",
-                "trigger",
-                DAG_ID,
-                "--run-id",
-                run_id,
-                "--conf",
-                '{"rows": 300}',
-            ],
-            check=True,
-            capture_output=True,
-        )
+        DEPLOY.airflow("dags", "trigger", DAG_ID, "--run-id", run_id, "--conf", '{"rows": 300}')
         say(f"triggered {run_id}; waiting for {TASK} to defer")
         wait_for(f"{TASK} to be deferred", lambda: ti_state(run_id, TASK) == "deferred", 300)
         assigned = (
@@ -198,14 +90,14 @@ def main() -> int:
         say(f"the trigger runs in triggerer job {first_job}")
         time.sleep(4)  # let it poll
         say("killing the triggerer (SIGKILL, whole process group) while the import is deferred")
-        stop("triggerer-1", signal.SIGKILL)
+        DEPLOY.stop("triggerer-1", signal.SIGKILL)
         time.sleep(5)
         state = ti_state(run_id, TASK)
         say(f"{TASK} is {state!r} with no triggerer; starting a new one")
         if state != "deferred":
             say("the import finished before the triggerer died: raise pace_seconds and rerun")
             return 2
-        start("triggerer-2", "triggerer")
+        DEPLOY.start("triggerer-2", "triggerer")
         wait_for(
             "the DAG run to finish",
             lambda: query("select state from dag_run where run_id=?", run_id)[0][0] in ("success", "failed"),
@@ -241,8 +133,7 @@ def main() -> int:
         say("PASSED" if ok else f"FAILED; logs in {HOME}")
         return 0 if ok else 1
     finally:
-        for name in list(PROCS):
-            stop(name)
+        DEPLOY.stop_all()
         emulator.stop()
         if ok and not os.environ.get("KEEP"):
             shutil.rmtree(HOME, ignore_errors=True)

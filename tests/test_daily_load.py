@@ -104,7 +104,13 @@ def test_a_day_without_files_fails_naming_the_run(daily, capfd):
     run = dag.test(logical_date=pendulum.datetime(2025, 1, 5, tz="UTC"))
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states["day_inputs"] == "failed" and states["import"] != "success"
+    assert states["day_inputs"] == "failed"
+    # nothing downstream ran: no preparation, no upload, no import
+    assert {states[t] for t in ("prepare", "upload", "import", "report")} == {"upstream_failed"}
     logs = "".join(capfd.readouterr())
-    assert f"run {run.run_id}: no input files for data interval 2025-01-05" in logs
+    folder = root / "2025-01-05"
+    assert f"run {run.run_id}: no input files for data interval 2025-01-05 in {folder}" in logs
     assert em.stats()["jobs_created"] == {}
+    day_prefix = "daily/daily_articles/2025-01-05/"
+    listing = em.s3_client().list_objects_v2(Bucket=em.milvus_bucket, Prefix=day_prefix)
+    assert listing.get("KeyCount", 0) == 0  # nothing uploaded

@@ -128,14 +128,30 @@ async def test_non_retryable_error_is_one_error_event(service):
 
 
 async def test_trigger_never_uses_the_sync_connection_lookup(service, monkeypatch):
-    """In the triggerer a sync ``get_connection`` blocks the event loop (or fails, Airflow #55799):
-    the trigger must only use the common-compat async helpers."""
+    """In the triggerer a sync ``get_connection`` on the event loop blocks it (or fails, Airflow #55799):
+    the trigger must only use the common-compat async helpers. Those use the async lookup where it is
+    safe (Airflow >= 3.3.2, whose connections mask secrets asynchronously: ``aextra_dejson``); before
+    that they run the sync lookup in a worker thread, never on the event loop."""
+    import threading
+
+    from airflow.providers.common.compat.sdk import Connection
     from airflow.sdk import BaseHook
 
-    def forbidden(*args, **kwargs):
-        raise AssertionError("sync get_connection called from a trigger")
+    async_masking = hasattr(Connection, "aextra_dejson")
+    original = BaseHook.get_connection.__func__
+    threads: list[int] = []
 
-    monkeypatch.setattr(BaseHook, "get_connection", classmethod(forbidden))
+    def sync_lookup(cls, *args, **kwargs):
+        threads.append(threading.get_ident())
+        if async_masking:
+            raise AssertionError("sync get_connection called from a trigger")
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(BaseHook, "get_connection", classmethod(sync_lookup))
     service.script("POST", PATH, progress("Completed", 100))
     events = await collect(trigger())
     assert [e.payload["status"] for e in events] == ["success"]
+    if async_masking:
+        assert threads == []
+    else:  # common-compat's fallback on Airflow < 3.3.2: off the event loop's thread
+        assert threads and threading.get_ident() not in threads

@@ -1,0 +1,272 @@
+"""The real-scheduler backfill check: ``airflow backfill create`` over three days, twice, leaves 3 jobs.
+
+Starts the local emulator (Milvus flavour + moto S3, in this process) and a real Airflow 3 deployment
+(scripts/_deploy.py: SQLite, LocalExecutor; api-server, scheduler, dag-processor, triggerer), writes
+one input file per day for 2025-01-01 .. 2025-01-03 (40, 30 and 20 rows) under
+``VECTORIMPORT_DAILY_INPUT``, creates the ``daily_articles`` collection and runs
+
+    airflow backfill create --dag-id vectorimport_daily_load \\
+        --from-date 2025-01-01 --to-date 2025-01-03 --max-active-runs 3
+
+then waits until the backfill's runs finished, and runs the same backfill again with
+``--reprocess-behavior completed`` (without it Airflow skips days that already have a run, and the
+second pass would prove nothing): the three runs are cleared and run again. Prints, per pass: the
+runs and their states, import jobs created (the emulator's ``/_emulator/stats``), rows in the
+collection, objects uploaded/skipped (the ``report`` task's XCom) and the objects in the bucket.
+
+Passes (exit 0) when both passes ran 3 successful runs, the emulator counted 3 jobs after pass 1 and
+still 3 after pass 2 (not 6), the collection holds 90 rows (not 180), pass 2 uploaded nothing and
+every object in the bucket is the one pass 1 wrote (same ETag and LastModified).
+
+    PYTHONPATH=$PWD python scripts/backfill_check.py            # ~2-4 minutes
+    KEEP=1 PYTHONPATH=$PWD python scripts/backfill_check.py     # keep the home (logs) afterwards
+
+The scheduler runs with ``[scheduler] use_job_schedule = False``: the DAG has ``catchup=True`` from
+2025-01-01, and unpausing it (backfill runs of a paused DAG are not queued) would otherwise make the
+scheduler create every day since then; only the backfill's runs run here.
+Not part of the test suite: it takes minutes and four Airflow processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import requests
+from _deploy import Deployment, say
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "example_dags"
+DAG_ID = "vectorimport_daily_load"
+COLLECTION = "daily_articles"
+DAYS = {"2025-01-01": 40, "2025-01-02": 30, "2025-01-03": 20}  # rows per day
+DIM = 8
+SCHEMA = {
+    "autoId": False,
+    "enableDynamicField": False,
+    "fields": [
+        {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+        {"fieldName": "title", "dataType": "VarChar", "elementTypeParams": {"max_length": 64}},
+        {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": DIM}},
+    ],
+}
+DEPLOY = Deployment(
+    "vectorimport-backfill-check-",
+    EXAMPLES,
+    {
+        # catchup=True from 2025-01-01: only the backfill's runs, not every day since then
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        "AIRFLOW__CORE__MAX_ACTIVE_RUNS_PER_DAG": "4",
+    },
+)
+HOME = DEPLOY.home
+INPUT = HOME / "input"
+
+
+def write_inputs() -> None:
+    first = 0
+    for day, count in DAYS.items():
+        rng = random.Random(day)
+        rows = [
+            {"id": i, "title": f"{day} #{i}", "vector": [round(rng.uniform(-1, 1), 5) for _ in range(DIM)]}
+            for i in range(first, first + count)
+        ]
+        first += count
+        (INPUT / day).mkdir(parents=True, exist_ok=True)
+        (INPUT / day / "rows.json").write_text(json.dumps({"rows": rows}))
+
+
+def rest(emulator, path: str, body: dict) -> dict:
+    resp = requests.post(
+        f"{emulator.url}{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {emulator.api_key}"},
+        timeout=60,
+    )
+    resp.raise_for_status()
+    payload = resp.json()
+    if payload.get("code") not in (0, 200):
+        raise SystemExit(f"{path}: {payload}")
+    return payload.get("data") or {}
+
+
+def backfill(*extra: str) -> int:
+    """``airflow backfill create`` over the three days; the id of the backfill it made."""
+    before = DEPLOY.query("select coalesce(max(id), 0) from backfill")[0][0]
+    args = ["backfill", "create", "--dag-id", DAG_ID, "--from-date", min(DAYS), "--to-date", max(DAYS)]
+    args += ["--max-active-runs", "3", *extra]
+    say("airflow " + " ".join(args))
+    DEPLOY.airflow(*args)
+    (backfill_id,) = DEPLOY.query("select max(id) from backfill where dag_id=?", DAG_ID)[0]
+    if backfill_id is None or backfill_id <= before:
+        raise SystemExit("airflow backfill create made no backfill")
+    return int(backfill_id)
+
+
+def runs_of(backfill_id: int) -> list[tuple[str, str, str]]:
+    """(logical day, run id, state) of the runs the backfill made or re-ran."""
+    return DEPLOY.query(
+        "select substr(dr.logical_date, 1, 10), dr.run_id, dr.state from backfill_dag_run b "
+        "join dag_run dr on dr.id = b.dag_run_id where b.backfill_id=? order by dr.logical_date",
+        backfill_id,
+    )
+
+
+def wait_done(backfill_id: int) -> None:
+    DEPLOY.wait_for(
+        f"backfill {backfill_id} to finish",
+        lambda: (
+            bool(DEPLOY.query("select 1 from backfill where id=? and completed_at is not null", backfill_id))
+            and all(state in ("success", "failed") for _, _, state in runs_of(backfill_id))
+        ),
+        300,
+    )
+
+
+def reports(backfill_id: int) -> dict[str, dict]:
+    """The ``report`` task's XCom of each run of the backfill, by day."""
+    out = {}
+    for day, run_id, _ in runs_of(backfill_id):
+        rows = DEPLOY.query(
+            "select value from xcom where dag_id=? and run_id=? and task_id='report' and key='return_value'",
+            DAG_ID,
+            run_id,
+        )
+        value = json.loads(rows[0][0]) if rows else None
+        out[day] = json.loads(value) if isinstance(value, str) else value
+    return out
+
+
+def objects(emulator) -> dict[str, tuple[str, str]]:
+    listing = emulator.s3_client().list_objects_v2(Bucket=emulator.milvus_bucket, Prefix="daily/")
+    return {o["Key"]: (o["ETag"], str(o["LastModified"])) for o in listing.get("Contents", [])}
+
+
+def one_pass(name: str, emulator, *extra: str) -> dict:
+    started = time.monotonic()
+    backfill_id = backfill(*extra)
+    wait_done(backfill_id)
+    runs = runs_of(backfill_id)
+    stats = requests.get(f"{emulator.url}/_emulator/stats", timeout=30).json()["data"]
+    rows = int(
+        rest(emulator, "/v2/vectordb/collections/get_stats", {"collectionName": COLLECTION})["rowCount"]
+    )
+    summary = reports(backfill_id)
+    result = {
+        "runs": runs,
+        "jobs": stats["jobs_created"].get(COLLECTION, 0),
+        "rows": rows,
+        "uploaded": sum((r or {}).get("uploaded", 0) for r in summary.values()),
+        "skipped": sum((r or {}).get("skipped", 0) for r in summary.values()),
+        "reports": summary,
+        "objects": objects(emulator),
+        "seconds": round(time.monotonic() - started),
+    }
+    say(f"{name} (backfill {backfill_id}, {result['seconds']} s):")
+    for day, run_id, state in runs:
+        report = summary.get(day) or {}
+        (tries,) = DEPLOY.query(
+            "select try_number from task_instance where dag_id=? and run_id=? and task_id='import'",
+            DAG_ID,
+            run_id,
+        )[0]
+        say(
+            f"    {day} {run_id} {state}: import try {tries}, job {report.get('job_id')} "
+            f"reattached={report.get('reattached')} "
+            f"uploaded={report.get('uploaded')} skipped={report.get('skipped')} "
+            f"imported_rows={report.get('imported_rows')}"
+        )
+    say(
+        f"    runs {len(runs)}, import jobs created {result['jobs']}, rows in {COLLECTION} {rows}, "
+        f"objects uploaded {result['uploaded']} / skipped {result['skipped']}, "
+        f"objects in the bucket {len(result['objects'])}"
+    )
+    return result
+
+
+def main() -> int:
+    from airflow_provider_vectorimport.emulator import Emulator, EmulatorConfig
+
+    started = time.monotonic()
+    emulator = Emulator(EmulatorConfig(port=0, data_dir=str(HOME / "emulator"))).start()
+    ok = False
+    try:
+        env = emulator.connection_env()
+        os.environ["AIRFLOW_CONN_ZILLIZ_DEFAULT"] = env["AIRFLOW_CONN_ZILLIZ_EMULATOR"]  # Milvus flavour
+        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = env["AIRFLOW_CONN_S3_EMULATOR"]
+        os.environ["VECTORIMPORT_DAILY_INPUT"] = str(INPUT)
+        os.environ["VECTORIMPORT_MILVUS_ENDPOINT"] = emulator.url
+        write_inputs()
+        rest(emulator, "/v2/vectordb/collections/create", {"collectionName": COLLECTION, "schema": SCHEMA})
+
+        DEPLOY.migrate()
+        DEPLOY.start_components()
+        DEPLOY.wait_parsed(DAG_ID)
+        DEPLOY.airflow("dags", "unpause", DAG_ID)  # a paused DAG's backfill runs are not queued
+
+        first = one_pass("pass 1", emulator)
+        second = one_pass(
+            "pass 2 (the same backfill, --reprocess-behavior completed)",
+            emulator,
+            *(
+                "--reprocess-behavior",
+                "completed",
+            ),
+        )
+
+        expected_rows = sum(DAYS.values())
+        checks = {
+            "pass 1: 3 successful runs": [s for *_, s in first["runs"]] == ["success"] * 3,
+            "pass 2: the same 3 runs ran again, successfully": [s for *_, s in second["runs"]]
+            == ["success"] * 3
+            and [r for _, r, _ in second["runs"]] == [r for _, r, _ in first["runs"]],
+            "pass 1: 3 import jobs": first["jobs"] == 3,
+            "pass 2: still 3 import jobs (not 6)": second["jobs"] == 3,
+            f"rows = {expected_rows} after each pass (not {2 * expected_rows})": first["rows"]
+            == second["rows"]
+            == expected_rows,
+            "pass 1 uploaded every object": first["uploaded"] == len(first["objects"]) > 0,
+            "pass 2 uploaded nothing, skipped them all": second["uploaded"] == 0
+            and second["skipped"] == first["uploaded"],
+            "every object in the bucket is pass 1's (same ETag, LastModified)": second["objects"]
+            == first["objects"],
+            "pass 2 reattached to each day's job": all(
+                (second["reports"].get(d) or {}).get("reattached") is True
+                and (second["reports"].get(d) or {}).get("job_id")
+                == (first["reports"].get(d) or {}).get("job_id")
+                for d in DAYS
+            ),
+        }
+        print()
+        print("| pass | runs | import jobs created | rows in collection | objects uploaded | skipped |")
+        print("|---|---|---|---|---|---|")
+        for name, res in (("1", first), ("2 (reprocess completed)", second)):
+            print(
+                f"| {name} | {len(res['runs'])} | {res['jobs']} | {res['rows']} | {res['uploaded']} "
+                f"| {res['skipped']} |"
+            )
+        print()
+        for what, passed in checks.items():
+            say(f"{'ok  ' if passed else 'FAIL'} {what}")
+        # Airflow's resume-after-defer race (apache/airflow#71580, #72716): a stale executor success
+        # of the deferral fails the resumed task; the import's retry reattaches to the day's job
+        log = (HOME / "scheduler.log").read_text(errors="replace")
+        stale = log.count("finished with state success, but the task instance's state attribute is")
+        say(f"stale defer-exit successes the scheduler failed a resumed task for: {stale} (retried)")
+        ok = all(checks.values())
+        say(f"{'PASSED' if ok else 'FAILED'} in {round(time.monotonic() - started)} s; logs in {HOME}")
+        return 0 if ok else 1
+    finally:
+        DEPLOY.stop_all()
+        emulator.stop()
+        if ok and not os.environ.get("KEEP"):
+            shutil.rmtree(HOME, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
