@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import sys
 import time
@@ -40,21 +39,18 @@ from pathlib import Path
 import requests
 from _deploy import Deployment, say
 
+from airflow_provider_vectorimport.emulator.examples import (  # imports no Airflow
+    DAILY_SCHEMA,
+    create_collection,
+    row_count,
+    write_day,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "example_dags"
 DAG_ID = "vectorimport_daily_load"
 COLLECTION = "daily_articles"
 DAYS = {"2025-01-01": 40, "2025-01-02": 30, "2025-01-03": 20}  # rows per day
-DIM = 8
-SCHEMA = {
-    "autoId": False,
-    "enableDynamicField": False,
-    "fields": [
-        {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
-        {"fieldName": "title", "dataType": "VarChar", "elementTypeParams": {"max_length": 64}},
-        {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": DIM}},
-    ],
-}
 DEPLOY = Deployment(
     "vectorimport-backfill-check-",
     EXAMPLES,
@@ -71,28 +67,8 @@ INPUT = HOME / "input"
 def write_inputs() -> None:
     first = 0
     for day, count in DAYS.items():
-        rng = random.Random(day)
-        rows = [
-            {"id": i, "title": f"{day} #{i}", "vector": [round(rng.uniform(-1, 1), 5) for _ in range(DIM)]}
-            for i in range(first, first + count)
-        ]
+        write_day(INPUT, day, range(first, first + count))
         first += count
-        (INPUT / day).mkdir(parents=True, exist_ok=True)
-        (INPUT / day / "rows.json").write_text(json.dumps({"rows": rows}))
-
-
-def rest(emulator, path: str, body: dict) -> dict:
-    resp = requests.post(
-        f"{emulator.url}{path}",
-        json=body,
-        headers={"Authorization": f"Bearer {emulator.api_key}"},
-        timeout=60,
-    )
-    resp.raise_for_status()
-    payload = resp.json()
-    if payload.get("code") not in (0, 200):
-        raise SystemExit(f"{path}: {payload}")
-    return payload.get("data") or {}
 
 
 def backfill(*extra: str) -> int:
@@ -153,9 +129,7 @@ def one_pass(name: str, emulator, *extra: str) -> dict:
     wait_done(backfill_id)
     runs = runs_of(backfill_id)
     stats = requests.get(f"{emulator.url}/_emulator/stats", timeout=30).json()["data"]
-    rows = int(
-        rest(emulator, "/v2/vectordb/collections/get_stats", {"collectionName": COLLECTION})["rowCount"]
-    )
+    rows = int(row_count(emulator, COLLECTION))
     summary = reports(backfill_id)
     result = {
         "runs": runs,
@@ -202,7 +176,7 @@ def main() -> int:
         os.environ["VECTORIMPORT_DAILY_INPUT"] = str(INPUT)
         os.environ["VECTORIMPORT_MILVUS_ENDPOINT"] = emulator.url
         write_inputs()
-        rest(emulator, "/v2/vectordb/collections/create", {"collectionName": COLLECTION, "schema": SCHEMA})
+        create_collection(emulator, COLLECTION, DAILY_SCHEMA)
 
         DEPLOY.migrate()
         DEPLOY.start_components()
