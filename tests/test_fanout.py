@@ -11,9 +11,8 @@ import json
 import re
 
 import pytest
-import requests
 
-from airflow_provider_vectorimport.emulator.examples import article_schema, write_fanout_inputs
+from airflow_provider_vectorimport.emulator.examples import article_schema, rest, write_fanout_inputs
 from airflow_provider_vectorimport.exceptions import ConfigurationError
 from airflow_provider_vectorimport.fanout import (
     ShardError,
@@ -185,15 +184,6 @@ def test_split_refuses_a_group_twice():
 
 
 # -- the example DAG against the emulator ---------------------------------------------------------
-
-
-def rest(em, path: str, body: dict):
-    resp = requests.post(
-        f"{em.url}{path}", json=body, headers={"Authorization": f"Bearer {em.api_key}"}, timeout=30
-    )
-    payload = resp.json()
-    assert payload["code"] in (0, 200), payload
-    return payload.get("data")
 
 
 def write_inputs(folder, files: int, rows_per_file: int) -> int:

@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import requests
 
+from airflow_provider_vectorimport.emulator.examples import rest
 from airflow_provider_vectorimport.preflight import (
     Column,
     SchemaMismatchError,
@@ -249,14 +249,6 @@ def test_first_rows_of_json_forms_and_numpy_headers(tmp_path):
 
 
 # ------------------------------------------------------------------------ against the emulator
-def rest(em, path: str, body: dict) -> dict:
-    answer = requests.post(
-        f"{em.url}{path}", json=body, headers={"Authorization": f"Bearer {em.api_key}"}, timeout=30
-    ).json()
-    assert answer["code"] in (0, 200), answer
-    return answer.get("data")
-
-
 def test_first_file_read_from_the_bucket_with_ranged_gets(vectorimport_emulator_env):
     em = vectorimport_emulator_env
     sink = pa.BufferOutputStream()

@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import requests
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_vectorimport.emulator.examples import rest, row_count
 from airflow_provider_vectorimport.exceptions import JobFailedError
 from airflow_provider_vectorimport.hooks.zilliz import ZillizHook
 from airflow_provider_vectorimport.models import JobState
@@ -39,26 +39,10 @@ SCHEMA = {
 }
 
 
-def rest(emulator, path: str, body: dict) -> object:
-    resp = requests.post(
-        f"{emulator.url}{path}",
-        json=body,
-        headers={"Authorization": f"Bearer {emulator.api_key}"},
-        timeout=30,
-    )
-    payload = resp.json()
-    assert payload["code"] in (0, 200), payload
-    return payload.get("data")
-
-
 def make_collection(emulator) -> str:
     name = f"c_{uuid.uuid4().hex[:8]}"
     rest(emulator, "/v2/vectordb/collections/create", {"collectionName": name, "schema": SCHEMA})
     return name
-
-
-def row_count(emulator, name: str) -> int:
-    return int(rest(emulator, "/v2/vectordb/collections/get_stats", {"collectionName": name})["rowCount"])
 
 
 def put_parquet(emulator, key: str, n: int, *, start: int = 0, dim: int = DIM, seed: int = 0) -> np.ndarray:

@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import requests
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
+from airflow_provider_vectorimport.emulator.examples import rest as emulator_rest
 from airflow_provider_vectorimport.hooks.zilliz import ZillizHook
 from airflow_provider_vectorimport.models import JobState
 from airflow_provider_vectorimport.operators.zilliz import ZillizImportOperator
@@ -64,15 +64,7 @@ COUNTS: dict[tuple[str, str], tuple[int, int]] = {}
 
 
 def rest(emulator, path: str, body: dict) -> object:
-    resp = requests.post(
-        f"{emulator.url}{path}",
-        json=body,
-        headers={"Authorization": f"Bearer {emulator.api_key}"},
-        timeout=30,
-    )
-    payload = resp.json()
-    assert payload["code"] == 0, payload
-    return payload.get("data")
+    return emulator_rest(emulator, path, body, ok_codes=(0,))  # the documented success code only
 
 
 def row_count(emulator, name: str) -> int:
