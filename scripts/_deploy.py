@@ -16,6 +16,7 @@ The environment is set in this process (``os.environ``) so that the Airflow CLI 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -114,6 +115,14 @@ class Deployment:
     def stop_all(self) -> None:
         for name in list(self.procs):
             self.stop(name)
+
+    def finish(self, emulator, ok: bool) -> None:
+        """End of a check: stop every component and the emulator; remove the home (logs, DB) when
+        the check passed, unless ``KEEP`` is set."""
+        self.stop_all()
+        emulator.stop()
+        if ok and not os.environ.get("KEEP"):
+            shutil.rmtree(self.home, ignore_errors=True)
 
     # --- the CLI and the DB ----------------------------------------------------------------------
     def airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:

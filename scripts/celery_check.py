@@ -222,10 +222,7 @@ def main() -> int:
     finally:
         for name in WORKERS:  # before the broker they talk to
             DEPLOY.stop(f"worker-{name}")
-        DEPLOY.stop_all()
-        emulator.stop()
-        if ok and not os.environ.get("KEEP"):
-            shutil.rmtree(HOME, ignore_errors=True)
+        DEPLOY.finish(emulator, ok)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sys
 import time
@@ -133,10 +132,7 @@ def main() -> int:
         say("PASSED" if ok else f"FAILED; logs in {HOME}")
         return 0 if ok else 1
     finally:
-        DEPLOY.stop_all()
-        emulator.stop()
-        if ok and not os.environ.get("KEEP"):
-            shutil.rmtree(HOME, ignore_errors=True)
+        DEPLOY.finish(emulator, ok)
 
 
 if __name__ == "__main__":
