@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -77,7 +76,19 @@ def backfill(*extra: str) -> int:
     args = ["backfill", "create", "--dag-id", DAG_ID, "--from-date", min(DAYS), "--to-date", max(DAYS)]
     args += ["--max-active-runs", "3", *extra]
     say("airflow " + " ".join(args))
-    DEPLOY.airflow(*args)
+    for attempt in range(1, 4):
+        result = DEPLOY.airflow(*args, check=False)
+        if result.returncode == 0:
+            break
+        made = DEPLOY.query("select coalesce(max(id), 0) from backfill")[0][0] > before
+        # SQLite: the scheduler's writes can make the command fail with "database is locked"
+        # (a lock upgrade the busy timeout cannot wait out); rolled back, so it can be sent again
+        if made or "database is locked" not in result.stderr or attempt == 3:
+            raise SystemExit(
+                f"airflow backfill create failed ({result.returncode}):\n{result.stderr[-3000:]}"
+            )
+        say(f"    SQLite was locked, nothing was created; sending it again ({attempt + 1}/3)")
+        time.sleep(5)
     (backfill_id,) = DEPLOY.query("select max(id) from backfill where dag_id=?", DAG_ID)[0]
     if backfill_id is None or backfill_id <= before:
         raise SystemExit("airflow backfill create made no backfill")
@@ -236,10 +247,7 @@ def main() -> int:
         say(f"{'PASSED' if ok else 'FAILED'} in {round(time.monotonic() - started)} s; logs in {HOME}")
         return 0 if ok else 1
     finally:
-        DEPLOY.stop_all()
-        emulator.stop()
-        if ok and not os.environ.get("KEEP"):
-            shutil.rmtree(HOME, ignore_errors=True)
+        DEPLOY.finish(emulator, ok)
 
 
 if __name__ == "__main__":
