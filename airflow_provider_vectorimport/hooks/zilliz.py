@@ -265,6 +265,8 @@ class ZillizHook(QuietExtrasMixin, BaseHook):
                     time.sleep(_backoff(policy, attempt, getattr(exc, "retry_after", None)))
                 try:
                     found = self.find_matching_jobs(collection_name, wanted, known_job_ids=known_job_ids)
+                except AmbiguousJobError as ambiguous:
+                    raise ambiguous from exc  # a candidate that cannot be told apart: named, not sent again
                 except (TransportError, ServiceError) as list_exc:
                     raise AmbiguousJobError(
                         f"the create call into {collection_name!r} failed ambiguously ({exc}) and the "
@@ -356,15 +358,20 @@ class ZillizHook(QuietExtrasMixin, BaseHook):
         details_wait: float = 15.0,
     ) -> list[ImportJob]:
         """Non-failed jobs of ``collection_name`` (the connection's db) that read EXACTLY ``wanted``
-        and were not in ``known_job_ids`` (taken before this task first created). Running first,
-        then newest first (by the service's create time where it reports one, else list order).
+        (every file, on its full object path) and were not in ``known_job_ids`` (taken before this
+        task first created). Running first, then newest first (by the service's create time where
+        it reports one, else list order).
 
         Without a snapshot (``known_job_ids=None``) nothing proves a job is new: a file-equal
         candidate then raises :class:`AmbiguousJobError` naming it, unless the service reports a
-        create time at/after ``created_after``."""
+        create time at/after ``created_after``. A job whose files are equal by basename only (Zilliz
+        Cloud v2 reports no folders) is never taken: it may be a sibling task's job reading
+        ``other/part-00000.parquet``, so it raises :class:`AmbiguousJobError` naming it (unless
+        the connection's ``unique_basenames`` extra promises that names are unique)."""
         known = set(known_job_ids) if known_job_ids is not None else None
         matches: list[tuple[int, ImportJob]] = []
         unproven: list[str] = []
+        by_basename: list[str] = []
         for order, listed in enumerate(self.list_all_import_jobs(collection_name)):
             if listed.state is JobState.FAILED or (known is not None and listed.job_id in known):
                 continue
@@ -376,7 +383,11 @@ class ZillizHook(QuietExtrasMixin, BaseHook):
                 continue
             if job.collection_name and job.collection_name != collection_name:
                 continue
-            if not match_file_sets(job_file_names(job), wanted).equal:
+            match = match_file_sets(job_file_names(job), wanted)
+            if not match.equal:
+                continue
+            if match.basename_only and not self.config.unique_basenames:
+                by_basename.append(job.job_id)  # same names, maybe other folders: never proof
                 continue
             if known is None:
                 created = _epoch(job.create_time)
@@ -384,6 +395,18 @@ class ZillizHook(QuietExtrasMixin, BaseHook):
                     unproven.append(job.job_id)
                     continue
             matches.append((order, job))
+        if by_basename:
+            names = sorted({str(w).rstrip("/").rsplit("/", 1)[-1] for w in wanted})
+            raise AmbiguousJobError(
+                f"job(s) {', '.join(by_basename)} of {collection_name!r} read files named "
+                f"{', '.join(names)}, but the service reports only each file's basename, not its "
+                "folder or bucket, so they may be another task's job reading files of the same name "
+                "under another prefix (mapped shards' part-00000.parquet). Not adopting it, and not "
+                "sending the create again: check the job(s); if one is this task's, mark the task "
+                "done, else pass resubmit=True. With file names unique to each import, set the connection "
+                "extra unique_basenames=true and such a job is taken as this task's.",
+                job_ids=by_basename + unproven,
+            )
         if unproven:
             raise AmbiguousJobError(
                 f"job(s) {', '.join(unproven)} may read these files into {collection_name!r} (same "

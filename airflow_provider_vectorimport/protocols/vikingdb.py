@@ -133,12 +133,16 @@ def parse_task(data: Mapping[str, Any]) -> VikingDBTask:
     if not isinstance(info, Mapping):
         info = {}
     sampled = info.get("sampled_data", info.get("sample_data")) or []
-    params = data.get("task_params", data.get("task_config")) or {}
-    if isinstance(params, str):
-        try:
-            params = json.loads(params)
-        except ValueError:
-            params = {"raw": params}
+    params = _params_mapping(data.get("task_params", data.get("task_config")))
+    # where the collection is: task_params (V1 pages), the top level (volc-sdk-python
+    # package_task: ``if "collection_name" in res_data``), task_config (V2 get page)
+    collection = (
+        params.get("collection_name")
+        or data.get("collection_name")
+        or _params_mapping(data.get("task_config")).get("collection_name")
+    )
+    if collection and not params.get("collection_name"):
+        params = {**params, "collection_name": collection}
     err = info.get("err_msg", info.get("error_message"))
     return VikingDBTask(
         task_id=str(data["task_id"]),
@@ -152,12 +156,23 @@ def parse_task(data: Mapping[str, Any]) -> VikingDBTask:
         err_msg=str(err) if err else None,
         sampled_data=list(sampled) if isinstance(sampled, list) else [sampled],
         sampled_timestamp=to_int(info.get("sampled_timestamp", info.get("sample_timestamp"))),
-        task_params=dict(params) if isinstance(params, Mapping) else {},
+        task_params=dict(params),
         create_time=_str_or_none(data.get("create_time")),
         update_time=_str_or_none(data.get("update_time")),
         update_person=_str_or_none(data.get("update_person")),
         raw=dict(data),
+        collection_name=str(collection) if collection else None,
     )
+
+
+def _params_mapping(value: Any) -> dict[str, Any]:
+    """task_params / task_config as a dict (JSON text decoded; anything else kept as ``raw``)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {"raw": value}
+    return dict(value) if isinstance(value, Mapping) else {}
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -351,7 +366,7 @@ class TaskListing:
             t
             for t in tasks
             if (self.task_type is None or t.task_type == self.task_type)
-            and (self.collection_name is None or t.task_params.get("collection_name") == self.collection_name)
+            and (self.collection_name is None or t.collection_name == self.collection_name)
         ]
 
 
@@ -382,6 +397,30 @@ def normalize_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: how a listed task's parameters compare with the wanted ones
+EQUAL, DIFFERENT, UNREPORTED = "equal", "different", "unreported"
+
+
+def compare_params(reported: Mapping[str, Any], wanted: Mapping[str, Any]) -> str:
+    """``equal`` (after :func:`normalize_params`: every parameter, not a subset), ``different``
+    (a parameter the task reports differs, or it has one we did not ask for), or ``unreported``:
+    what the task reports agrees, but it leaves out parameters we asked for (``tos_path``, ...),
+    so it may or may not be this task's: never proof, never "no match" either."""
+    have, want = normalize_params(reported), normalize_params(wanted)
+    if have == want:
+        return EQUAL
+    if any(key not in want or want[key] != value for key, value in have.items()):
+        return DIFFERENT
+    return UNREPORTED
+
+
+def _created_in_window(task: VikingDBTask, created_after: float | None, naive_tz: dt.tzinfo) -> bool:
+    if created_after is None:
+        return True
+    created = parse_time(task.create_time, naive_tz)
+    return created is not None and created >= created_after
+
+
 def task_matches(
     task: VikingDBTask,
     *,
@@ -393,15 +432,34 @@ def task_matches(
 ) -> bool:
     """Same collection, type and parameters (equal after :func:`normalize_params`, not a subset),
     created no earlier than ``created_after``."""
-    if task.task_type != task_type or task.task_params.get("collection_name") != collection_name:
+    if task.task_type != task_type or task.collection_name != collection_name:
         return False
-    if normalize_params(task.task_params) != normalize_params(params):
+    if compare_params(task.task_params, params) != EQUAL:
         return False
-    if created_after is not None:
-        created = parse_time(task.create_time, naive_tz)
-        if created is None or created < created_after:
-            return False
-    return True
+    return _created_in_window(task, created_after, naive_tz)
+
+
+def unreported_candidates(
+    tasks: Sequence[VikingDBTask],
+    *,
+    collection_name: str,
+    task_type: str,
+    params: Mapping[str, Any],
+    created_after: float | None,
+    naive_tz: dt.tzinfo = dt.UTC,
+    exclude: Collection[str] = (),
+) -> list[VikingDBTask]:
+    """Tasks of this collection and type, in the window, whose answer leaves out some of the
+    parameters asked for (see :func:`compare_params`): they cannot be told apart from ours."""
+    return [
+        t
+        for t in tasks
+        if t.task_id not in exclude
+        and t.task_type == task_type
+        and t.collection_name == collection_name
+        and compare_params(t.task_params, params) == UNREPORTED
+        and _created_in_window(t, created_after, naive_tz)
+    ]
 
 
 class AmbiguousTaskError(VectorImportError):
@@ -447,6 +505,26 @@ def choose_task(
             naive_tz=naive_tz,
         )
     ]
+    unknown = unreported_candidates(
+        tasks,
+        collection_name=collection_name,
+        task_type=task_type,
+        params=params,
+        created_after=created_after,
+        naive_tz=naive_tz,
+        exclude=exclude,
+    )
+    if unknown:
+        wanted = normalize_params(params)
+        missing = sorted({k for t in unknown for k in wanted if k not in normalize_params(t.task_params)})
+        raise AmbiguousTaskError(
+            f"cannot tell whether VikingDB {task_type} task(s) "
+            f"{', '.join(t.task_id for t in unknown)} on {collection_name!r} are the one to {purpose}: "
+            f"the service's answer does not report {', '.join(missing)}, so they may be another task's "
+            "(a sibling shard's other tos_path). Not adopting them and not creating another: check "
+            "them in the console, then retry (or clear the task state).",
+            [t.task_id for t in unknown],
+        )
     matches.sort(key=lambda t: (parse_time(t.create_time, naive_tz) or 0.0, t.task_id))
     active = [t for t in matches if not t.is_terminal]
     done = [t for t in matches if t.state is JobState.COMPLETED]
@@ -664,14 +742,15 @@ def _check_failed(task_type: str, params: Mapping[str, Any], started: float, exc
 def matching_task_ids(
     tasks: Sequence[VikingDBTask], *, collection_name: str, task_type: str, params: Mapping[str, Any]
 ) -> list[str]:
-    """Ids of the tasks with this collection, type and parameters, of any age and state: taken
-    before the first create, they can never be mistaken for the one it makes."""
+    """Ids of the tasks with this collection, type and parameters (or whose answer leaves some of
+    them out), of any age and state: taken before the first create, they can never be mistaken
+    for the one it makes."""
     return sorted(
         t.task_id
         for t in tasks
-        if task_matches(
-            t, collection_name=collection_name, task_type=task_type, params=params, created_after=None
-        )
+        if t.task_type == task_type
+        and t.collection_name == collection_name
+        and compare_params(t.task_params, params) != DIFFERENT
     )
 
 

@@ -140,6 +140,9 @@ class ZillizConfig:
     console_url_template: str | None = None
     console_project_id: str | None = None
     milvus_bucket: str | None = None
+    #: Zilliz Cloud v2 reports only basenames: with this extra the user promises that no other
+    #: import into the collection reads a file of the same name, so an equal basename is proof
+    unique_basenames: bool = False
     #: Milvus >= 2.6.24 deduplicates creates by ``Idempotency-Key``: then a create is simply resent
     idempotency_supported: bool = False
     policy: RetryPolicy = field(default_factory=RetryPolicy)
@@ -225,6 +228,7 @@ def config_from_connection(conn: Any, extra: Mapping[str, Any]) -> ZillizConfig:
         console_url_template=_extra(extra, "console_url_template"),
         console_project_id=_extra(extra, "console_project_id"),
         milvus_bucket=_extra(extra, "milvus_bucket"),
+        unique_basenames=_truthy(_extra(extra, "unique_basenames", False)),
         idempotency_supported=flavour == "milvus"
         and _truthy(_extra(extra, "idempotency_key_supported", False)),
         policy=RetryPolicy.from_extra(extra),
@@ -642,9 +646,15 @@ class FileMatch:
     """How a job's reported files compare with the wanted ones."""
 
     equal: bool
-    #: the service reported basenames only: equality says little, the caller must also have the
-    #: time window (the job was not there before this task started) and the file count
+    #: the service reported basenames only (Zilliz Cloud v2 getProgress) while the wanted files
+    #: have folders: equal basenames do not prove the job reads these objects (a sibling task's
+    #: ``other/part-00000.parquet`` looks the same), so such a match is never adopted
     basename_only: bool = False
+
+    @property
+    def proven(self) -> bool:
+        """Equal on the full object path of every file (as precise as the service reports)."""
+        return self.equal and not self.basename_only
 
 
 def match_file_sets(reported: Sequence[str], wanted: Sequence[str]) -> FileMatch:
@@ -652,17 +662,22 @@ def match_file_sets(reported: Sequence[str], wanted: Sequence[str]) -> FileMatch
 
     ``reported``: ``fileName`` values in any documented format; ``wanted``: object URLs or keys.
     Compared at the precision the service reports: with the bucket where it reports one (an object
-    URL), by object path where it reports a path, by basename (and count) where only basenames."""
+    URL), by the full object path where it reports a path (Milvus ``[a/1.parquet]``, Zilliz Cloud v1
+    ``<folder>/1.parquet``), by basename where only basenames are reported (Zilliz Cloud v2): then
+    ``basename_only`` says the equality proves nothing (see :attr:`FileMatch.proven`)."""
     have = [split_object_url(p) for name in reported for p in parse_reported_file_name(name)]
     want = [split_object_url(str(w)) for w in wanted if str(w).strip()]
     if not have or not want or len(have) != len(want):
         return FileMatch(False, False)
     if all(bucket for bucket, _ in have):
         return FileMatch(Counter(have) == Counter(want))
-    if all(bucket is None and "/" not in key.strip("/") for bucket, key in have):
+    want_keys = Counter(key.strip("/") for _, key in want)
+    if all(bucket is None and "/" not in key.strip("/") for bucket, key in have) and any(
+        "/" in key for key in want_keys
+    ):
         basenames = Counter(key.rstrip("/").rsplit("/", 1)[-1] for _, key in want)
         return FileMatch(Counter(key.strip("/") for _, key in have) == basenames, basename_only=True)
-    return FileMatch(Counter(key.strip("/") for _, key in have) == Counter(key.strip("/") for _, key in want))
+    return FileMatch(Counter(key.strip("/") for _, key in have) == want_keys)
 
 
 def job_file_names(job: ImportJob) -> list[str]:
@@ -674,8 +689,15 @@ def job_file_names(job: ImportJob) -> list[str]:
 
 
 def job_matches_files(job: ImportJob, wanted: Sequence[str]) -> bool:
-    """Does ``job`` read exactly the ``wanted`` files? (see :func:`match_file_sets`)"""
+    """Does ``job`` report exactly the ``wanted`` files? (see :func:`match_file_sets`; equal
+    basenames count here, use :func:`proven_match` to decide whether a job is this task's)"""
     return match_file_sets(job_file_names(job), wanted).equal
+
+
+def proven_match(job: ImportJob, wanted: Sequence[str]) -> bool:
+    """Does ``job`` provably read exactly the ``wanted`` objects: every file, on its full path
+    (never on basenames alone)?"""
+    return match_file_sets(job_file_names(job), wanted).proven
 
 
 class AmbiguousJobError(ServiceError):
