@@ -158,6 +158,8 @@ class VikingDBTask:
     update_time: str | None = None
     update_person: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: the collection, wherever the answer put it (``task_params``, top level, V2 ``task_config``)
+    collection_name: str | None = None
 
     @property
     def is_terminal(self) -> bool:

@@ -6,12 +6,14 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
 from airflow.sdk import conf
+
+from airflow_provider_vectorimport.protocols.common import normalize_file_groups as normalize_file_groups
 
 _LOG = logging.getLogger(__name__)
 
@@ -249,22 +251,3 @@ def set_task_state(context: Any, key: str, value: Any) -> bool:
         return True
     except Exception:
         return False
-
-
-def normalize_file_groups(files: Any) -> list[list[str]]:
-    """``"a.parquet"`` / ``["a", "b"]`` / ``[["a"], ["b", "c"]]`` -> list of groups of paths."""
-    if files is None:
-        return []
-    if isinstance(files, str):
-        return [[files]]
-    groups: list[list[str]] = []
-    for item in files:
-        if isinstance(item, str):
-            groups.append([item])
-        elif isinstance(item, Iterable):
-            group = [str(x) for x in item]
-            if group:
-                groups.append(group)
-        else:
-            raise TypeError(f"file entries must be strings or lists of strings, got {type(item).__name__}")
-    return groups

@@ -407,6 +407,9 @@ class VikingDBEmulator:
         self.tasks: dict[str, _Task] = {}
         self.time_format = time_format
         self.legacy_filter = legacy_filter
+        #: answer ``collection_name`` at the top level of a task (where volc-sdk-python's
+        #: ``package_task`` reads it) instead of inside ``task_params`` (the V1 pages' form)
+        self.collection_name_at_top = False
         self.tasks_created: Counter[str] = Counter()
         self.tasks_created_by_type: Counter[tuple[str, str]] = Counter()
         self._faults: list[tuple[str, str | None, float]] = []
@@ -649,7 +652,11 @@ class VikingDBEmulator:
                 described = [
                     d
                     for d in described
-                    if (d["task_params"].get("collection_name") if field_name is None else d[field_name])
+                    if (
+                        d.get("collection_name", d["task_params"].get("collection_name"))
+                        if field_name is None
+                        else d[field_name]
+                    )
                     == wanted
                 ]
         start = (max(number, 1) - 1) * size
@@ -760,7 +767,7 @@ class VikingDBEmulator:
             fraction = progress / 100.0
             process_info["scan_data_count"] = int(result.get("scan_data_count", 0) * fraction)
             process_info["total_filter_count"] = int(result.get("total_filter_count", 0) * fraction)
-        return {
+        answer = {
             "task_id": task.task_id,
             "task_type": task.task_type,
             "task_status": status,
@@ -770,3 +777,8 @@ class VikingDBEmulator:
             "task_params": task.task_params,
             "process_info": process_info,
         }
+        if self.collection_name_at_top:
+            params = dict(task.task_params)
+            answer["collection_name"] = params.pop("collection_name", None)
+            answer["task_params"] = params
+        return answer

@@ -34,11 +34,12 @@ from airflow_provider_vectorimport.exceptions import (
     NotFoundError,
     VectorImportError,
 )
-from airflow_provider_vectorimport.hooks.vikingdb import CLOCK_SKEW_SECONDS, VikingDBHook, normalize_params
+from airflow_provider_vectorimport.hooks.vikingdb import VikingDBHook
 from airflow_provider_vectorimport.links import CONSOLE_URL_KEY, VikingDBTaskLink
 from airflow_provider_vectorimport.metrics import emit_job_metrics
 from airflow_provider_vectorimport.models import JobState, VikingDBTask
 from airflow_provider_vectorimport.operators.base import JobOperatorBase
+from airflow_provider_vectorimport.protocols.vikingdb import CLOCK_SKEW_SECONDS, normalize_params
 from airflow_provider_vectorimport.triggers.vikingdb import CONFIRM_HINT, VikingDBTaskTrigger
 from airflow_provider_vectorimport.utils import (
     default_deferrable,

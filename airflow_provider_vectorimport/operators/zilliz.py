@@ -9,12 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_vectorimport.exceptions import ConfigurationError, JobFailedError, NotFoundError
-from airflow_provider_vectorimport.hooks.zilliz import (
-    AmbiguousJobError,
-    ZillizHook,
-    build_create_call,
-    create_call_files,
-)
+from airflow_provider_vectorimport.hooks.zilliz import ZillizHook
 from airflow_provider_vectorimport.links import (
     CONSOLE_SERVICE_KEY,
     CONSOLE_URL_KEY,
@@ -24,6 +19,11 @@ from airflow_provider_vectorimport.links import (
 from airflow_provider_vectorimport.metrics import emit_job_metrics
 from airflow_provider_vectorimport.models import ImportJob, JobState
 from airflow_provider_vectorimport.operators.base import JobOperatorBase
+from airflow_provider_vectorimport.protocols.zilliz import (
+    AmbiguousJobError,
+    build_create_call,
+    create_call_files,
+)
 from airflow_provider_vectorimport.triggers.zilliz import ZillizImportJobTrigger
 from airflow_provider_vectorimport.utils import (
     default_deferrable,
