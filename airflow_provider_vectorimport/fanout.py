@@ -209,7 +209,7 @@ def merge_shard_manifests(
 
     def total(key: str) -> int | None:
         values = [g.get(key) for g in groups]
-        return sum(int(v) for v in values) if all(v is not None for v in values) else None
+        return sum(int(v) for v in values if v is not None) if None not in values else None
 
     return {
         "bucket": next(iter(buckets)),
@@ -292,7 +292,7 @@ def split_import_requests(
 
     def total(part: list[dict[str, Any]], key: str) -> int | None:
         values = [g.get(key) for g in part]
-        return sum(int(v) for v in values) if all(v is not None for v in values) else None
+        return sum(int(v) for v in values if v is not None) if None not in values else None
 
     out = []
     for n, part in enumerate(chunks):

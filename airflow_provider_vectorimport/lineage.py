@@ -35,6 +35,7 @@ def operator_lineage(
     try:
         from airflow.providers.common.compat.openlineage.facet import (
             Dataset,
+            OutputDataset,
             OutputStatisticsOutputDatasetFacet,
         )
         from airflow.providers.openlineage.extractors import OperatorLineage
@@ -46,7 +47,7 @@ def operator_lineage(
     return OperatorLineage(
         inputs=[Dataset(namespace=ns, name=name) for ns, name in inputs],
         outputs=[
-            Dataset(namespace=ns, name=name, facets={"outputStatistics": stats} if stats else {})
+            OutputDataset(namespace=ns, name=name, outputFacets={"outputStatistics": stats} if stats else {})
             for ns, name in outputs
         ],
     )

@@ -120,7 +120,7 @@ class ImportJob:
         return msg
 
     def to_dict(self, *, include_raw: bool = False) -> dict[str, Any]:
-        data = {
+        data: dict[str, Any] = {
             "job_id": self.job_id,
             "state": self.state.value,
             "raw_state": self.raw_state,

@@ -132,9 +132,9 @@ def compare_schemas(expected: CollectionSchema, live: CollectionSchema) -> list[
         )
     if expected.primary.name != live.primary.name:
         diffs.append(SchemaDifference("primary_key", None, expected.primary.name, live.primary.name))
-    for lf in live.fields:
-        if expected.get(lf.name) is None and not lf.auto_id:
-            diffs.append(SchemaDifference("missing", lf.name, None, _type_label(lf)))
+    for field in live.fields:
+        if expected.get(field.name) is None and not field.auto_id:
+            diffs.append(SchemaDifference("missing", field.name, None, _type_label(field)))
     for ef in expected.fields:
         lf = live.get(ef.name)
         if lf is None:
@@ -427,7 +427,7 @@ def run_preflight(
     manifest: Mapping[str, Any] | None = None,
     first_file: str | None = None,
     storage_conn_id: str | None = None,
-    logger: logging.Logger | None = None,
+    logger: logging.Logger | Any = None,  # a logging.Logger or the task's self.log (structlog)
 ) -> list[SchemaDifference]:
     """Fetch the live schema and compare; raise :class:`SchemaMismatchError` on any difference.
     Returns ``[]`` when everything matches (or there was nothing to compare, which is logged)."""

@@ -252,8 +252,8 @@ def transform_export(
         if writer is not None:
             writer.close()
             writer = None
-        for path in files:  # no partial output for a later step to pick up
-            Path(path).unlink(missing_ok=True)
+        for written in files:  # no partial output for a later step to pick up
+            Path(written).unlink(missing_ok=True)
         raise
     finally:
         if writer is not None:

@@ -395,4 +395,4 @@ def test_openlineage_export_and_import(vdb):
     assert [(d.namespace.split("://")[0], d.name) for d in lineage.inputs] == [("vikingdb", "demo")]
     (out,) = lineage.outputs
     assert (out.namespace, out.name) == ("s3://exports", "op")
-    assert out.facets["outputStatistics"].rowCount == len([r for r in ROWS if r["city"] == "shanghai"])
+    assert out.outputFacets["outputStatistics"].rowCount == len([r for r in ROWS if r["city"] == "shanghai"])

@@ -8,7 +8,7 @@ Request-level faults are injected deterministically with the emulator's one-shot
 re-created from ``serialize()``, a task killed after create, a cleared run, a backfill run twice,
 two DAGs importing the same object) run the operator with a task-state store shaped like Airflow's.
 
-The matrix printed in the README is this file's output: ``COUNTS`` collects (jobs, rows) per cell.
+The matrix printed in docs/exactly-once.md is this file's output: ``COUNTS`` collects (jobs, rows) per cell.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ FAULTS = {
     "429 with Retry-After": {"fault": "429", "retry_after": 1},
     "read timeout": {"fault": "delay_after", "delay_ms": 1500},
 }
-#: (flavour, fault) -> (jobs created, rows), for the README table
+#: (flavour, fault) -> (jobs created, rows), for the table in docs/exactly-once.md
 COUNTS: dict[tuple[str, str], tuple[int, int]] = {}
 #: faults after which the job exists although the create failed: Zilliz Cloud v2 reports only
 #: basenames, so there the job cannot be proven to be this task's (issue 21: a sibling task's
@@ -322,7 +322,7 @@ def test_two_dags_same_object_same_day_each_get_their_job(vectorimport_emulator_
 
 
 def test_zz_print_matrix(capsys):
-    """Prints the counts collected above (jobs, rows per cell) for the README table."""
+    """Prints the counts collected above (jobs, rows per cell) for the table in docs/exactly-once.md."""
     if not COUNTS:
         pytest.skip("run with the matrix tests")
     cells = sorted({fault for _, fault in COUNTS})

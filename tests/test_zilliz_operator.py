@@ -298,4 +298,4 @@ def test_openlineage_inputs_and_output_rows(service):
     ]
     (out,) = lineage.outputs
     assert (out.namespace, out.name) == ("zilliz://in01-op", "default.articles")
-    assert out.facets["outputStatistics"].rowCount == 321
+    assert out.outputFacets["outputStatistics"].rowCount == 321

@@ -7,6 +7,7 @@ Databases (``dbName`` / ``DB-Name``) other than ``default`` are namespaced colle
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import threading
@@ -193,7 +194,7 @@ class CollectionStore:
             if not self._client.has_partition(key, partition):
                 self._client.create_partition(key, partition)
 
-    def list_partitions(self, db: str | None, name: str) -> list[str]:
+    def list_partitions(self, db: str | None, name: str) -> builtins.list[str]:
         self.describe(db, name)
         with self._lock:
             return list(self._client.list_partitions(_internal(db, name)))
@@ -206,8 +207,8 @@ class CollectionStore:
 
     # ---- data -------------------------------------------------------------------------------
     def insert(
-        self, db: str | None, name: str, rows: list[dict[str, Any]], partition: str | None = None
-    ) -> list[Any]:
+        self, db: str | None, name: str, rows: builtins.list[dict[str, Any]], partition: str | None = None
+    ) -> builtins.list[Any]:
         """Insert validated rows; returns their primary keys (generated ones for autoId)."""
         if not rows:
             return []
@@ -224,7 +225,7 @@ class CollectionStore:
             raise
         return ids
 
-    def delete_ids(self, db: str | None, name: str, ids: list[Any]) -> None:
+    def delete_ids(self, db: str | None, name: str, ids: builtins.list[Any]) -> None:
         if not ids:
             return
         key = _internal(db, name)
@@ -232,7 +233,9 @@ class CollectionStore:
             for start in range(0, len(ids), 1000):
                 self._client.delete(key, ids=ids[start : start + 1000])
 
-    def count(self, db: str | None, name: str, filter: str = "", partitions: list[str] | None = None) -> int:
+    def count(
+        self, db: str | None, name: str, filter: str = "", partitions: builtins.list[str] | None = None
+    ) -> int:
         self.describe(db, name)
         kwargs = {"partition_names": partitions} if partitions else {}
         with self._lock:
@@ -245,11 +248,11 @@ class CollectionStore:
         name: str,
         *,
         filter: str = "",
-        output_fields: list[str] | None = None,
+        output_fields: builtins.list[str] | None = None,
         limit: int = 100,
         offset: int = 0,
-        partitions: list[str] | None = None,
-    ) -> list[dict[str, Any]]:
+        partitions: builtins.list[str] | None = None,
+    ) -> builtins.list[dict[str, Any]]:
         self.describe(db, name)
         if output_fields and [f.strip() for f in output_fields] == ["count(*)"]:
             return [{"count(*)": self.count(db, name, filter, partitions)}]
@@ -265,7 +268,7 @@ class CollectionStore:
             )
         return [_plain(r) for r in res]
 
-    def scan(self, db: str | None, name: str, *, batch_size: int = 1000) -> list[dict[str, Any]]:
+    def scan(self, db: str | None, name: str, *, batch_size: int = 1000) -> builtins.list[dict[str, Any]]:
         """Every row of the collection (for VikingDB exports)."""
         self.describe(db, name)
         out: list[dict[str, Any]] = []
@@ -285,13 +288,13 @@ class CollectionStore:
         self,
         db: str | None,
         name: str,
-        vectors: list[Any],
+        vectors: builtins.list[Any],
         *,
         anns_field: str | None = None,
         limit: int = 10,
         filter: str = "",
-        output_fields: list[str] | None = None,
-    ) -> list[list[dict[str, Any]]]:
+        output_fields: builtins.list[str] | None = None,
+    ) -> builtins.list[builtins.list[dict[str, Any]]]:
         schema = self.describe(db, name)
         vector_fields = schema.vector_fields
         field = anns_field or vector_fields[0].name

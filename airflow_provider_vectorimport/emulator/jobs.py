@@ -10,6 +10,7 @@ injected failure (``fail_job_at_percent``) after rows were inserted rolls those 
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import logging
 import secrets
@@ -238,7 +239,7 @@ class JobEngine:
         with self._lock:
             self.duplicate_rows.pop((db or "default", collection), None)
 
-    def _existing_keys(self, job: Job, batch: list[dict[str, Any]]) -> set[Any]:
+    def _existing_keys(self, job: Job, batch: builtins.list[dict[str, Any]]) -> set[Any]:
         """Primary keys of ``batch`` already in the collection (none for autoId collections)."""
         import json
 
@@ -258,7 +259,9 @@ class JobEngine:
         )
         return {r[pk.name] for r in found}
 
-    def _insert(self, job: Job, batch: list[dict[str, Any]], inserted_ids: list[Any]) -> None:
+    def _insert(
+        self, job: Job, batch: builtins.list[dict[str, Any]], inserted_ids: builtins.list[Any]
+    ) -> None:
         """Insert one batch; a row whose key is already there counts as a duplicate (Milvus keeps
         both), and only the new keys are removed again on a roll back."""
         existing = self._existing_keys(job, batch)
@@ -270,7 +273,7 @@ class JobEngine:
                 job.duplicate_rows += dups
                 self.duplicate_rows[(job.db, job.collection)] += dups
 
-    def _roll_back(self, job: Job, inserted_ids: list[Any]) -> None:
+    def _roll_back(self, job: Job, inserted_ids: builtins.list[Any]) -> None:
         self.collections.delete_ids(job.db, job.collection, inserted_ids)
         with self._lock:
             if job.duplicate_rows:

@@ -364,7 +364,7 @@ def _check_field(spec: FieldSpec, value: Any, what: str) -> Any:
         return out
     if t == "BinaryVector":
         if isinstance(value, bytes | bytearray):
-            raw = list(value)
+            raw: list[Any] | None = list(value)
         else:
             raw = _as_list(value)
         if raw is None or len(raw) * 8 != spec.dim or not all(_is_int(b) and 0 <= int(b) <= 255 for b in raw):

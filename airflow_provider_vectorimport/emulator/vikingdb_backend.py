@@ -23,7 +23,7 @@ FILE_TYPES = {"parquet": ".parquet", "json": ".json"}
 ROWS_PER_FILE = 1000
 
 
-class BackendError(_BackendBase):  # type: ignore[misc,valid-type]
+class BackendError(_BackendBase):
     """A task's work failed: bad tos_path, missing files, rows that do not fit the schema..."""
 
 

@@ -550,24 +550,24 @@ class _VikingDBTaskOperator(JobOperatorBase):
                 "Retry %d: no task state and no run start: not searching, creating a task", try_number
             )
             return None
-        task = hook.find_task(
+        found = hook.find_task(
             collection_name=params["collection_name"],
             task_type=self.vikingdb_task_type,
             params=params,
             created_after=since - CLOCK_SKEW_SECONDS,
             exclude=record.preexisting or (),
         )
-        if task is not None:
+        if found is not None:
             self.log.info(
                 "Try %d: reattaching to task %s (%s), created %s since this task instance first started",
                 try_number,
-                task.task_id,
-                task.raw_status,
-                task.create_time,
+                found.task_id,
+                found.raw_status,
+                found.create_time,
             )
-            record.seen(task)
+            record.seen(found)
             self._save_record(context, record)
-        return task
+        return found
 
     def _forgotten(
         self, context: Context, params: Mapping[str, Any], record: TaskRecord, exc: NotFoundError

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -326,7 +326,7 @@ def matches(
     return not (collection and job.get("collection") != collection)
 
 
-def totals(jobs: list[Mapping[str, Any]]) -> dict[str, Any]:
+def totals(jobs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Counts per state and rows landed, for the page's header."""
     by_state: dict[str, int] = {}
     rows = 0

@@ -333,7 +333,8 @@ def _process(batch: Batch, ctx: Context, sink: ErrorSink, arrow_schema: pa.Schem
             if result is not _FALLBACK:
                 return result
         rows: list[Any] = []
-        for i, line in enumerate(batch.lines.split(b"\n")):
+        lines: list[bytes] = batch.lines.split(b"\n")  # type: ignore[assignment]  # bytearray's split: list[bytearray], read alike
+        for i, line in enumerate(lines):
             try:
                 rows.append(json_loads(line))
             except JSONDecodeError as exc:

@@ -188,7 +188,7 @@ def iter_json_array(path: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterat
                 None,
                 'malformed JSON: expected {"rows": [...]} (with "rows" as the first key) or a top-level array',
             )
-        carry = head[m.end() :]
+        carry: bytes | bytearray = head[m.end() :]
         row = 1
         need_comma = False
         eof = False
@@ -260,7 +260,7 @@ def iter_json_array(path: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterat
                     region[idx] = 32
                     region[g0] = 10
                 del region, a  # no exports left: ``data`` can be resized
-                a = None
+                a = None  # type: ignore[assignment]  # rebound only for the shared 'del a' below
                 del data[hi:]
                 del data[:lo]  # O(1) for a bytearray: its start moves
                 buf = data
@@ -300,7 +300,9 @@ def iter_json_array(path: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterat
                 del out
 
 
-def _check_gaps(data: bytes, gs: np.ndarray, ge: np.ndarray, need_comma: bool, path: str, row: int) -> None:
+def _check_gaps(
+    data: bytes | bytearray, gs: np.ndarray, ge: np.ndarray, need_comma: bool, path: str, row: int
+) -> None:
     a = np.frombuffer(data, dtype=np.uint8)
     glen = ge - gs
     simple = (glen == 1) & (a[np.minimum(gs, len(a) - 1)] == 44)
@@ -319,7 +321,7 @@ def _check_gaps(data: bytes, gs: np.ndarray, ge: np.ndarray, need_comma: bool, p
         raise InputError(path, row + i, f"row is not a JSON object (found {what!r})")
 
 
-def _check_trailer(fh: Any, rest: bytes, wrapped: bool, path: str, row: int) -> None:
+def _check_trailer(fh: Any, rest: bytes | bytearray, wrapped: bool, path: str, row: int) -> None:
     tail = rest.strip(_WS)
     while len(tail) < 2:
         more = fh.read(1 << 16)

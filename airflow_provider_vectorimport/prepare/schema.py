@@ -248,7 +248,7 @@ class CollectionSchema:
             element_type = None
             if dtype in VECTOR_TYPES and dtype != "SparseFloatVector":
                 dim = _int_param(params, "dim", where, True)
-                if dtype == "BinaryVector" and dim % 8:
+                if dtype == "BinaryVector" and dim is not None and dim % 8:
                     raise ConfigurationError(
                         f"schema: {where}: BinaryVector dim is in bits, must be a multiple of 8"
                     )
