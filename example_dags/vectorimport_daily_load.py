@@ -19,7 +19,8 @@ first (or load each day into its own partition) when a day must be replaced.
 Connections: ``zilliz_default`` (a Milvus endpoint, ``api_flavour: milvus``) and ``aws_default``
 (the bucket Milvus reads). The collection must exist; its live schema drives the preparation.
 
-Each successful import records an event on the collection's Asset,
+Each successful import records an event on the collection's Asset (its extra: service, collection,
+job id, rows, files and the day, which is also the event's partition key),
 ``milvus://<VECTORIMPORT_MILVUS_ENDPOINT>/default/daily_articles``; the DAG
 ``vectorimport_collection_smoke_test`` is scheduled on it.
 """
@@ -106,6 +107,7 @@ with DAG(
         files=uploaded.output,
         reattach_across_runs=True,  # one job per day, however often the day runs
         outlets=[COLLECTION_ASSET],  # a downstream DAG runs after each import
+        outlet_partition=DAY,  # the event's extra (and partition key) name the day it loaded
         deferrable=True,
         poll_interval=1,
         timeout=1800,

@@ -19,6 +19,7 @@ from airflow_provider_vectorimport.links import (
 from airflow_provider_vectorimport.metrics import emit_job_metrics
 from airflow_provider_vectorimport.models import ImportJob, JobState
 from airflow_provider_vectorimport.operators.base import JobOperatorBase
+from airflow_provider_vectorimport.outlets import asset_event_extra, record_outlet_events
 from airflow_provider_vectorimport.protocols.zilliz import (
     AmbiguousJobError,
     build_create_call,
@@ -126,6 +127,7 @@ class ZillizImportOperator(JobOperatorBase):
         "partition_name",
         "db_name",
         "options",
+        "outlet_partition",
     )
     template_fields_renderers = {"files": "json", "object_urls": "json", "options": "json"}
     operator_extra_links = (ZillizImportJobLink(), MilvusImportJobLink())
@@ -154,9 +156,11 @@ class ZillizImportOperator(JobOperatorBase):
         resubmit: bool = False,
         commit: bool = False,
         reattach_across_runs: bool = False,
+        outlet_partition: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.outlet_partition = outlet_partition
         self.reattach_across_runs = reattach_across_runs
         self.schema_check = schema_check
         self.collection_name = collection_name
@@ -514,6 +518,19 @@ class ZillizImportOperator(JobOperatorBase):
             # the reason and failing files stay in XCom although the task fails (SUMMARY_XCOM_KEY)
             push_failure_summary(context, summary)
             raise
+        record_outlet_events(
+            context,
+            self.outlets,
+            asset_event_extra(
+                self._service,
+                collection=job.collection_name or self.collection_name,
+                job_id=job.job_id,
+                state=job.state.value,
+                rows=job.imported_rows,
+                files=self._wanted_files(*self._files_arg()),
+                partition=self.outlet_partition,
+            ),
+        )
         return summary
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
