@@ -59,6 +59,10 @@ class EmulatorConfig:
     vikingdb_region: str = "cn-north-1"
     vikingdb_service: str = "air"
     faults: FaultConfig | None = None
+    #: True: a collection created from a schema without ``indexParams`` has no index and is not loaded
+    #: until ``indexes/create`` + ``collections/load``, as on Milvus; reads on it answer code 101.
+    #: False (the default): every new collection starts indexed and loaded (the older behaviour).
+    strict_load: bool = False
 
     def __post_init__(self) -> None:
         if self.s3_endpoint and self.local_dir:
@@ -125,6 +129,10 @@ class Emulator:
         self.faults = FaultInjector(self.config.faults or FaultConfig(seed=self.config.seed))
         self.vikingdb: Any = None
         self.vikingdb_mounted = False
+        from airflow_provider_vectorimport.emulator.milvus_admin import ClusterState
+
+        #: aliases, indexes and load states (emulator/milvus_admin.py)
+        self.cluster = ClusterState(strict_load=self.config.strict_load)
 
     # ---- lifecycle --------------------------------------------------------------------------------
     def start(self) -> Emulator:
@@ -173,8 +181,13 @@ class Emulator:
                 s3_hosts=self._s3_hosts,
                 cluster_ids=(cfg.cluster_id,),
             )
+            from airflow_provider_vectorimport.emulator.milvus_admin import MilvusClusterService
+
+            cluster = MilvusClusterService(
+                zilliz, lambda: self.collections, self.cluster, pace=lambda: self.engine.pace_seconds
+            )
             self._http = HTTPServerThread(
-                [AdminService(self), zilliz],
+                [AdminService(self), cluster, zilliz],
                 host=cfg.host,
                 port=cfg.port,
                 middleware=[self.faults],
@@ -364,6 +377,7 @@ class Emulator:
             self.engine.pace_seconds = self.config.pace_seconds
         if drop_collections and self.collections is not None:
             self.collections.drop_all()
+            self.cluster.reset()
         if self.vikingdb is not None and self._http is not None:
             self._mount_vikingdb()
 
