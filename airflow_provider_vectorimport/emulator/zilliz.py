@@ -102,6 +102,10 @@ class ZillizMilvusService:
             "/v2/vectordb/entities/query": self._query,
             "/v2/vectordb/entities/insert": self._insert,
         }
+        from airflow_provider_vectorimport.emulator.partitions import install as _install_partitions
+
+        #: partitions drop/load/release/get_stats, entities/delete (emulator/partitions.py)
+        self.partitions = _install_partitions(self)
 
     # ---- dispatch -------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response | None:
