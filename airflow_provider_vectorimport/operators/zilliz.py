@@ -19,6 +19,7 @@ from airflow_provider_vectorimport.links import (
 from airflow_provider_vectorimport.metrics import emit_job_metrics
 from airflow_provider_vectorimport.models import ImportJob, JobState
 from airflow_provider_vectorimport.operators.base import JobOperatorBase
+from airflow_provider_vectorimport.protocols.import_options import auto_commit_disabled
 from airflow_provider_vectorimport.protocols.zilliz import (
     AmbiguousJobError,
     build_create_call,
@@ -110,8 +111,9 @@ class ZillizImportOperator(JobOperatorBase):
         it (Milvus drops finished jobs after some hours) while it was not seen completed or failed,
         or jobs reading the same files exist and no task state tells whose they are. Default False:
         such cases fail with the job ids named. May import the files twice.
-    :param commit: Milvus ``options={"auto_commit": "false"}``: commit the job when it reaches
-        ``Uncommitted`` (without it, such options are refused before any request).
+    :param commit: with ``options={"auto_commit": False}`` (Milvus and Zilliz Cloud v2; the v1 API
+        refuses it): commit the job when it reaches ``Uncommitted`` (``/jobs/import/commit``);
+        without it, such options are refused before any request.
     :param reattach_across_runs: also on a first try, reuse a non-failed job of any earlier run that
         reads the same files into the same collection (found through the list API). For loads keyed
         by the data interval: re-running a day (``dag.test``, a cleared or re-created run, a second
@@ -246,19 +248,25 @@ class ZillizImportOperator(JobOperatorBase):
             db_name=self.db_name,
             options=self.options,
         )
-        if self.options and str(self.options.get("auto_commit", "true")).lower() == "false":
-            if self.commit and self.deferrable and self.wait_for_completion:
+        if auto_commit_disabled(self.options):  # two-phase commit (Milvus, Zilliz Cloud v2)
+            if self.commit and not self.wait_for_completion:
                 raise ConfigurationError(
-                    "commit=True commits the Milvus job while polling: use deferrable=False (the "
+                    "commit=True commits the job once it is Uncommitted, which needs "
+                    "wait_for_completion=True: without waiting, nothing would ever commit it"
+                )
+            if self.commit and self.deferrable:
+                raise ConfigurationError(
+                    "commit=True commits the job while polling: use deferrable=False (the "
                     "trigger only waits, and an Uncommitted job never finishes by itself)"
                 )
             if not self.commit:
                 raise ConfigurationError(
-                    "options auto_commit=false leaves the Milvus job Uncommitted until someone calls "
+                    "options auto_commit=false leaves the job Uncommitted until someone calls "
                     "/jobs/import/commit: pass commit=True to commit it here, or drop the option"
                 )
         credentials = self._storage_credentials()
-        # Validate everything before any request (raises ConfigurationError on bad input).
+        # Validate everything before any request (raises ConfigurationError on bad input; the v1
+        # flavour, which has no options and no commit call, refuses auto_commit=false here).
         call = build_create_call(hook.config, self.collection_name, **target, storage_credentials=credentials)
         wanted = create_call_files(call)
         record = self._record(context)
@@ -332,10 +340,10 @@ class ZillizImportOperator(JobOperatorBase):
             return
         if not self.commit:
             raise AirflowException(
-                f"Milvus import job {job.job_id} is Uncommitted (created with auto_commit=false) and "
+                f"import job {job.job_id} is Uncommitted (created with auto_commit=false) and "
                 "waits for /jobs/import/commit: pass commit=True, or commit it yourself"
             )
-        self.log.info("Committing Milvus import job %s", job.job_id)
+        self.log.info("Committing import job %s (two-phase commit)", job.job_id)
         self.hook.commit_import_job(job.job_id)
 
     def make_trigger(self, job_id: str, end_time: float) -> ZillizImportJobTrigger:
