@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 STATE_KEY = "zilliz_import_job_id"
+REPLACE_STATE_KEY = "zilliz_replace_partition"
+REPLACE_XCOM_KEY = "replace_plan"
 
 
 def _run_start(context: Any) -> float | None:
@@ -118,6 +120,12 @@ class ZillizImportOperator(JobOperatorBase):
         reads the same files into the same collection (found through the list API). For loads keyed
         by the data interval: re-running a day (``dag.test``, a cleared or re-created run, a second
         backfill over the range) then creates no second job for it.
+    :param replace: replace a slice instead of appending (templated; see
+        :mod:`airflow_provider_vectorimport.replace` and docs/replace.md): ``"partition"`` replaces
+        the slice ``partition_name``; ``{"field": "day", "value": "{{ ds }}"}`` replaces the rows of
+        that slice. Each load goes into a partition of its own; the older copies are dropped (or,
+        for a field slice, deleted by filter in other partitions) only after the job completed and
+        its partition holds exactly its rows. Needs ``wait_for_completion=True``.
     """
 
     template_fields: Sequence[str] = (
@@ -128,6 +136,7 @@ class ZillizImportOperator(JobOperatorBase):
         "partition_name",
         "db_name",
         "options",
+        "replace",
     )
     template_fields_renderers = {"files": "json", "object_urls": "json", "options": "json"}
     operator_extra_links = (ZillizImportJobLink(), MilvusImportJobLink())
@@ -156,9 +165,11 @@ class ZillizImportOperator(JobOperatorBase):
         resubmit: bool = False,
         commit: bool = False,
         reattach_across_runs: bool = False,
+        replace: str | Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.replace = replace
         self.reattach_across_runs = reattach_across_runs
         self.schema_check = schema_check
         self.collection_name = collection_name
@@ -233,18 +244,74 @@ class ZillizImportOperator(JobOperatorBase):
         self._save(context, record)
 
     # -- execution
+    def _plan_replace(self, context: Context) -> str | None:
+        """With ``replace=``: check the slice, create this load's partition (nothing is deleted
+        before the import completed) and return that partition's name."""
+        if not self.replace:
+            return self.partition_name
+        from airflow_provider_vectorimport.hooks.partitions import PartitionHook
+        from airflow_provider_vectorimport.replace import plan_replace
+
+        if not self.wait_for_completion:
+            raise ConfigurationError(
+                "replace= retires the old slice after the import: it needs wait_for_completion=True"
+            )
+        if self.reattach_across_runs:
+            raise ConfigurationError(
+                "replace= already leaves one copy per slice after a re-run; drop reattach_across_runs "
+                "(it would reuse an earlier run's job, which loaded into that run's partition)"
+            )
+        ti = context["ti"]
+        reuse = get_task_state(context, REPLACE_STATE_KEY)
+        plan = plan_replace(
+            PartitionHook(hook=self.hook),
+            self.collection_name,
+            self.replace,
+            partition_name=self.partition_name,
+            db_name=self.db_name,
+            run_key=(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1)),
+            reuse=reuse if isinstance(reuse, str) else None,
+        )
+        set_task_state(context, REPLACE_STATE_KEY, plan.partition)
+        ti.xcom_push(key=REPLACE_XCOM_KEY, value=plan.to_dict())
+        self.log.info(
+            "replace: loading slice %s into partition %s (older copies: %s)",
+            plan.slice,
+            plan.partition,
+            ", ".join(plan.old_partitions) or "none",
+        )
+        return plan.partition
+
+    def _switch_replace(self, context: Context, job: ImportJob, summary: dict[str, Any]) -> None:
+        from airflow_provider_vectorimport.hooks.partitions import PartitionHook
+        from airflow_provider_vectorimport.replace import ReplacePlan, switch
+
+        ti = context["ti"]
+        raw = ti.xcom_pull(task_ids=ti.task_id, key=REPLACE_XCOM_KEY, map_indexes=ti.map_index)
+        if not isinstance(raw, Mapping):
+            raise AirflowException(
+                "replace: this try's plan is missing from XCom; the old slice is left in place"
+            )
+        plan = ReplacePlan.from_dict(raw)
+        try:
+            summary["replace"] = switch(
+                PartitionHook(hook=self.hook), plan, imported_rows=job.imported_rows, log=self.log
+            )
+        except JobFailedError:
+            push_failure_summary(context, summary)
+            raise
+
     def execute(self, context: Context) -> dict[str, Any]:
         files, urls = self._files_arg()
         hook = self.hook
         self._context = context
-        key = idempotency_key(
-            context, self.collection_name, self.partition_name, files, urls, self.object_url
-        )
+        partition = self._plan_replace(context)
+        key = idempotency_key(context, self.collection_name, partition, files, urls, self.object_url)
         target = dict(
             files=files,
             object_url=self.object_url,
             object_urls=urls,
-            partition_name=self.partition_name,
+            partition_name=partition,
             db_name=self.db_name,
             options=self.options,
         )
@@ -522,6 +589,8 @@ class ZillizImportOperator(JobOperatorBase):
             # the reason and failing files stay in XCom although the task fails (SUMMARY_XCOM_KEY)
             push_failure_summary(context, summary)
             raise
+        if self.replace and job.state is JobState.COMPLETED:
+            self._switch_replace(context, job, summary)
         return summary
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:

@@ -29,6 +29,7 @@ __all__ = [
     "build_query_call",
     "check_partition_name",
     "literal",
+    "literal_list",
     "parse_count",
     "parse_has",
     "parse_load_state",
@@ -248,6 +249,11 @@ def literal(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     raise ConfigurationError(f"a slice value must be a string, a number or a boolean, got {value!r}")
+
+
+def literal_list(values: Sequence[Any]) -> str:
+    """``[v1, v2, …]`` of :func:`literal` values (for ``<pk> in [...]``)."""
+    return "[" + ", ".join(literal(v) for v in values) + "]"
 
 
 def slice_filter(describe: Mapping[str, Any], field: str, value: Any) -> str:
