@@ -124,7 +124,16 @@ def plan_replace(
         )
     filter_ = proto.slice_filter(describe, fname, value) if fname else None
     existing = hook.list_partitions(collection, db_name=db_name)
-    partition = reuse if reuse and _ours(slice_name, reuse) else f"{slice_name}{LOAD_MARK}{load_id(*run_key)}"
+    if reuse and _ours(slice_name, reuse):
+        partition = reuse  # an earlier try of this task instance planned it: its job reads into it
+    else:
+        # no record of an earlier try: a partition of this name that already holds rows is a copy
+        # an earlier, forgotten run of this task made; load next to it (never into it: no duplicates)
+        base = partition = f"{slice_name}{LOAD_MARK}{load_id(*run_key)}"
+        n = 1
+        while partition in existing and hook.count(collection, partitions=[partition], db_name=db_name) > 0:
+            n += 1
+            partition = f"{base}_{n}"
     created = False
     if partition not in existing:
         if len(existing) >= proto.MAX_PARTITIONS:

@@ -178,3 +178,33 @@ def test_bad_input_fails_before_anything_is_created(vectorimport_emulator_env):
         plan_replace(hook, keyed, "partition", partition_name="d1", db_name=None, run_key=key)
     assert rest(em, "/v2/vectordb/partitions/list", {"collectionName": name}) == ["_default"]
     assert em.engine.jobs_created == [] or not any(j for j in em.engine.jobs_created)
+
+
+def test_rerun_of_the_same_run_without_its_task_state_leaves_one_copy(vectorimport_emulator_env):
+    """The same DAG run executed again after its task state is gone (cleared, re-created run):
+    the load goes next to the earlier copy, never into it, and the earlier copy is dropped."""
+    from airflow_provider_vectorimport.operators.zilliz import ZillizImportOperator
+    from tests.runtime import FakeTI, Store, context
+
+    em = vectorimport_emulator_env
+    name = make_collection(em)
+    put_day(em, f"{name}/v1.parquet", range(7), title="first")
+    summaries = []
+    for _ in range(2):
+        op = ZillizImportOperator(
+            task_id="import",
+            zilliz_conn_id="zilliz_emulator",
+            collection_name=name,
+            files=[[f"{name}/v1.parquet"]],
+            partition_name="d_20260101",
+            replace="partition",
+            deferrable=False,
+            poll_interval=0.05,
+            timeout=60,
+        )
+        ti = FakeTI()
+        summaries.append(op.execute(context(ti, Store())))
+    first, second = (s["replace"] for s in summaries)
+    assert second["partition"] == first["partition"] + "_2"
+    assert second["dropped_partitions"] == [first["partition"]]
+    assert sorted(r["id"] for r in rows(em, name)) == list(range(7))
