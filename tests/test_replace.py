@@ -17,6 +17,7 @@ from airflow_provider_vectorimport.emulator.examples import rest
 from airflow_provider_vectorimport.exceptions import ConfigurationError
 from airflow_provider_vectorimport.hooks.partitions import PartitionHook
 from airflow_provider_vectorimport.replace import parse_replace, plan_replace
+from tests.test_daily_load import daily  # noqa: F401  (the daily example's fixture)
 
 pytest_plugins = ["airflow_provider_vectorimport.emulator.pytest_plugin"]
 
@@ -208,3 +209,37 @@ def test_rerun_of_the_same_run_without_its_task_state_leaves_one_copy(vectorimpo
     assert second["partition"] == first["partition"] + "_2"
     assert second["dropped_partitions"] == [first["partition"]]
     assert sorted(r["id"] for r in rows(em, name)) == list(range(7))
+
+
+def test_the_daily_example_replaces_a_corrected_day(daily, monkeypatch, load_dag):  # noqa: F811
+    """``vectorimport_daily_load`` with its ``replace`` param: a day re-run after its inputs were
+    corrected leaves one copy of the day, the corrected one, next to the other days."""
+    import pendulum
+
+    from airflow_provider_vectorimport.emulator.examples import write_day
+
+    em, root, _ = daily
+    # an Asset URI of its own: tests/test_daily_load.py counts the events on the fixture's
+    monkeypatch.setenv("VECTORIMPORT_MILVUS_ENDPOINT", "replace-test:19530")
+    dag = load_dag("example_daily_load")
+    write_day(root, "2025-01-02", range(0, 30))
+    write_day(root, "2025-01-03", range(30, 50))
+    conf = {"replace": True}
+    for day in (2, 3):
+        assert (
+            dag.test(logical_date=pendulum.datetime(2025, 1, day, tz="UTC"), run_conf=conf).state == "success"
+        )
+    assert rest(
+        em, "/v2/vectordb/entities/query", {"collectionName": "daily_articles", "outputFields": ["count(*)"]}
+    ) == [{"count(*)": 50}]
+    write_day(root, "2025-01-02", [*range(0, 30), *range(100, 105)])  # the corrected day: five more rows
+    assert dag.test(logical_date=pendulum.datetime(2025, 1, 2, tz="UTC"), run_conf=conf).state == "success"
+    got = rest(
+        em,
+        "/v2/vectordb/entities/query",
+        {"collectionName": "daily_articles", "filter": "id >= 0", "outputFields": ["id"], "limit": 1000},
+    )
+    assert sorted(r["id"] for r in got) == [*range(50), *range(100, 105)]  # one copy of each day
+    parts = rest(em, "/v2/vectordb/partitions/list", {"collectionName": "daily_articles"})
+    assert len([p for p in parts if p.startswith("d_20250102__vi_")]) == 1
+    assert len([p for p in parts if p.startswith("d_20250103__vi_")]) == 1

@@ -248,7 +248,7 @@ class ZillizImportOperator(JobOperatorBase):
         """With ``replace=``: check the slice, create this load's partition (nothing is deleted
         before the import completed) and return that partition's name."""
         if not self.replace:
-            return self.partition_name
+            return self.partition_name or None
         from airflow_provider_vectorimport.hooks.partitions import PartitionHook
         from airflow_provider_vectorimport.replace import plan_replace
 
@@ -257,10 +257,10 @@ class ZillizImportOperator(JobOperatorBase):
                 "replace= retires the old slice after the import: it needs wait_for_completion=True"
             )
         if self.reattach_across_runs:
-            raise ConfigurationError(
-                "replace= already leaves one copy per slice after a re-run; drop reattach_across_runs "
-                "(it would reuse an earlier run's job, which loaded into that run's partition)"
-            )
+            # replace= already leaves one copy per slice after a re-run; an earlier run's job
+            # loaded into that run's partition, so it is never reused here
+            self.log.info("replace= is set: reattach_across_runs is not used")
+            self.reattach_across_runs = False
         ti = context["ti"]
         reuse = get_task_state(context, REPLACE_STATE_KEY)
         plan = plan_replace(
