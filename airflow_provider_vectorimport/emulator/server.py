@@ -122,6 +122,7 @@ class Emulator:
         self.collections: Any = None
         self.objects: Any = None
         self.engine: Any = None
+        self.zilliz: Any = None  # the ZillizMilvusService (its .partitions: emulator/partitions.py)
         self.faults = FaultInjector(self.config.faults or FaultConfig(seed=self.config.seed))
         self.vikingdb: Any = None
         self.vikingdb_mounted = False
@@ -173,6 +174,7 @@ class Emulator:
                 s3_hosts=self._s3_hosts,
                 cluster_ids=(cfg.cluster_id,),
             )
+            self.zilliz = zilliz
             self._http = HTTPServerThread(
                 [AdminService(self), zilliz],
                 host=cfg.host,
@@ -364,6 +366,8 @@ class Emulator:
             self.engine.pace_seconds = self.config.pace_seconds
         if drop_collections and self.collections is not None:
             self.collections.drop_all()
+            if self.zilliz is not None:
+                self.zilliz.partitions.reset()
         if self.vikingdb is not None and self._http is not None:
             self._mount_vikingdb()
 
