@@ -394,3 +394,39 @@ def summary(manifest: Mapping[str, Any], bucket: str, prefix: str) -> dict[str, 
         "count_at_end": manifest.get("count_at_end"),
         "resumed_from_part": manifest.get("resumed_from_part"),
     }
+
+
+def scan_windows(
+    query: Any, count: Any, *, pk: str, kind: str, page_rows: int, lo: Any = None, user_filter: str = ""
+) -> Any:
+    """Yield ``(rows sorted by key, cursor)`` window by window from ``lo`` (exclusive) to the end.
+
+    ``count(filter) -> int`` and ``query(filter, limit) -> rows`` are the caller's calls (this stays
+    pure). A window is read only when counted at most ``page_rows`` and accepted only when its query
+    (``limit = page_rows + 1``) returned at most ``page_rows`` rows: then it returned all of them."""
+    if not 1 <= page_rows <= MAX_PAGE_ROWS:
+        raise ExportError(f"page_rows must be in [1, {MAX_PAGE_ROWS}], got {page_rows}")
+    stack: list[Any] = [INT64_MAX if kind == "int" else None]
+    while stack:
+        hi = stack[-1]
+        flt = window_filter(pk, kind, lo, hi, user_filter)
+        n = count(flt)
+        rows: list[dict[str, Any]] = []
+        if n:
+            rows = query(flt, page_rows + 1) if n <= page_rows else []
+        if n > page_rows or len(rows) > page_rows:
+            if hi is None:  # an open end (string keys): bound it by a key the service has
+                sample = query(flt, page_rows + 1)
+                bound = max(r[pk] for r in sample)
+                stack.append(bound if window_filter(pk, kind, lo, bound) != flt else None)
+                continue
+            mid = midpoint(lo, hi, kind)
+            if mid is None:
+                raise ExportError(f"the window {flt!r} holds {n} rows but cannot be split")
+            stack.append(mid)
+            continue
+        stack.pop()
+        rows = key_sort(rows, pk)
+        lo = hi if hi is not None else (rows[-1][pk] if rows else lo)
+        if rows:
+            yield rows, lo
