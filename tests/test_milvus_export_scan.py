@@ -38,3 +38,32 @@ def test_scan_reads_every_row_once_in_key_order_whatever_the_answer_order(vector
     cursor = windows[1][1]
     rest_ids = [r["id"] for rows, _ in hook.scan("scan", page_rows=25, after=cursor) for r in rows]
     assert rest_ids == [i for i in sorted(ids) if i > cursor]
+
+
+def test_scan_of_string_keys_splits_by_code_point_midpoints(vectorimport_emulator, monkeypatch):
+    em = vectorimport_emulator
+    monkeypatch.setenv("AIRFLOW_CONN_ZILLIZ_DEFAULT", em.connection_env()["AIRFLOW_CONN_ZILLIZ_EMULATOR"])
+    schema = {
+        "autoId": False,
+        "enableDynamicField": False,
+        "fields": [
+            {
+                "fieldName": "pk",
+                "dataType": "VarChar",
+                "isPrimary": True,
+                "elementTypeParams": {"max_length": 32},
+            },
+            {"fieldName": "v", "dataType": "FloatVector", "elementTypeParams": {"dim": 2}},
+        ],
+    }
+    create_collection(em, "scan_str", schema)
+    keys = [f"{c}{i:03d}" for c in ("zeta", "Alpha", "mid", "é", "中") for i in range(0, 40, 3)][::-1]
+    rest(
+        em,
+        "/v2/vectordb/entities/insert",
+        {"collectionName": "scan_str", "data": [{"pk": k, "v": [0.1, 0.2]} for k in keys]},
+    )
+    got = [
+        r["pk"] for rows, _ in MilvusDataHook("zilliz_default").scan("scan_str", page_rows=7) for r in rows
+    ]
+    assert got == sorted(keys)

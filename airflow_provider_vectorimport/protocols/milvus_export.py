@@ -162,6 +162,9 @@ def string_midpoint(lo: str | None, hi: str) -> str | None:
         if d in _SURROGATES:  # not a character: the next valid one, then stop
             chars.append(chr(0xE000))
             break
+        if d < 0x20 and chars:  # control characters need escapes Milvus' parser rejects (\\u)
+            chars.append(" ")
+            break
         chars.append(chr(d))
     mid = "".join(chars).rstrip("\x00")
     return mid if lo < mid < hi else None
