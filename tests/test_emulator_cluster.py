@@ -82,9 +82,12 @@ def test_vendor_examples_have_the_documented_shapes(emu):
     create(emu, "quick_setup", indexed=True)
     create(emu, "custom_setup_indexed", indexed=True)
     ok(emu, "/v2/vectordb/aliases/create", {"aliasName": "bob", "collectionName": "quick_setup"})
-    for name in ("alias_describe.json", "alias_list.json", "index_describe.json", "load_state.json"):
+    for name in ("alias_describe.json", "alias_list.json", "index_describe.json"):
         fx = fixture(name)
         assert call(emu, fx["path"], fx["request"]) == fx["response"], fx["_source"]
+    fx = fixture("load_state.json")  # the 2.4 reference adds "message": "" (tests/fixtures/milvus_partitions)
+    got = call(emu, fx["path"], fx["request"])
+    assert {**got, "data": {k: got["data"][k] for k in fx["response"]["data"]}} == fx["response"]
     fx = fixture("alias_alter.json")
     assert call(emu, fx["path"], fx["request"]) == fx["response"]
     described = ok(emu, "/v2/vectordb/aliases/describe", {"aliasName": "bob"})

@@ -468,7 +468,13 @@ class MilvusClusterService:
         return {}
 
     def _load_state(self, request: Request, params: dict[str, Any]) -> dict[str, Any]:
-        db, name = self._existing(request, params)
+        """The collection's state; with ``partitionNames`` on a loaded collection, theirs (a released
+        partition is ``LoadStateNotLoad``: emulator/partitions.py). An unknown collection is
+        ``LoadStateNotExist``. ``message`` as the 2.4 reference shows it (the zdoc example omits it)."""
+        db = _db(request, params)
+        name = self._resolve(db, _name(params, "collectionName"))
+        if not self.collections.has(db, name):
+            return {"loadState": LOAD_NOT_EXIST, "loadProgress": 0, "message": ""}
         with self.state.lock:
             state = self._load_of(db, name)
             st = self._coll(db, name)
@@ -477,7 +483,10 @@ class MilvusClusterService:
                 progress = min(99, int(100 * (time.monotonic() - st.load_started) / span))
             else:
                 progress = 100 if state == LOAD_LOADED else 0
-        return {"loadProgress": progress, "loadState": state}
+        partitions = getattr(self.inner, "partitions", None)
+        if state == LOAD_LOADED and params.get("partitionNames") and partitions is not None:
+            return dict(partitions.load_state(request, {**params, "collectionName": name}))
+        return {"loadState": state, "loadProgress": progress, "message": ""}
 
     # ---- aliases ----------------------------------------------------------------------------
     def _alias_target(self, db: str, params: Mapping[str, Any]) -> str:

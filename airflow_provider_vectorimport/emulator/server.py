@@ -126,6 +126,7 @@ class Emulator:
         self.collections: Any = None
         self.objects: Any = None
         self.engine: Any = None
+        self.zilliz: Any = None  # the ZillizMilvusService (its .partitions: emulator/partitions.py)
         self.faults = FaultInjector(self.config.faults or FaultConfig(seed=self.config.seed))
         self.vikingdb: Any = None
         self.vikingdb_mounted = False
@@ -186,6 +187,7 @@ class Emulator:
             cluster = MilvusClusterService(
                 zilliz, lambda: self.collections, self.cluster, pace=lambda: self.engine.pace_seconds
             )
+            self.zilliz = zilliz
             self._http = HTTPServerThread(
                 [AdminService(self), cluster, zilliz],
                 host=cfg.host,
@@ -378,6 +380,8 @@ class Emulator:
         if drop_collections and self.collections is not None:
             self.collections.drop_all()
             self.cluster.reset()
+            if self.zilliz is not None:
+                self.zilliz.partitions.reset()
         if self.vikingdb is not None and self._http is not None:
             self._mount_vikingdb()
 
