@@ -18,7 +18,9 @@ def _asset_events(uri: str) -> list:
 
     with create_session() as session:
         rows = session.execute(
-            select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id).where(AssetModel.uri == uri)
+            select(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.uri == uri)
         ).scalars()
         return [(dict(e.extra or {}), getattr(e, "partition_key", None)) for e in rows]
 
@@ -67,7 +69,11 @@ def test_deadline_callback_runs_in_airflows_callback_trigger():
     svc = ScriptedService()
     svc.script("POST", "/hook", Response(200, {"ok": True}))
     server = serve(svc)
-    context = {"dag_id": "nightly", "run_id": "scheduled__2026-12-01", "deadline": {"deadline_time": "02:00Z"}}
+    context = {
+        "dag_id": "nightly",
+        "run_id": "scheduled__2026-12-01",
+        "deadline": {"deadline_time": "02:00Z"},
+    }
     trigger = CallbackTrigger(
         "airflow_provider_vectorimport.alerts.import_deadline_missed",
         {"what": "nightly import of articles", "webhook_url": f"{server.url}/hook", "context": context},

@@ -43,7 +43,9 @@ CLOUD_CASES = {
 @pytest.mark.parametrize("case", list(CLOUD_CASES))
 def test_zilliz_cloud_button_names_the_wrong_setting(vectorimport_emulator, monkeypatch, case):
     changes, ok_expected, start = CLOUD_CASES[case]
-    conn_id = _conn(monkeypatch, "zc_button", _base(vectorimport_emulator, "ZILLIZ_CLOUD_EMULATOR"), **changes)
+    conn_id = _conn(
+        monkeypatch, "zc_button", _base(vectorimport_emulator, "ZILLIZ_CLOUD_EMULATOR"), **changes
+    )
     ok, message = ZillizHook(conn_id).test_connection()
     assert ok is ok_expected and message.startswith(start), message
     assert "sk-wrong-key-0000" not in message and vectorimport_emulator.api_key not in message
@@ -75,7 +77,12 @@ def test_vikingdb_button_names_the_wrong_setting(vectorimport_emulator, monkeypa
 
 def test_s3_button_missing_bucket_and_unreachable_endpoint(s3_endpoint, s3_client, monkeypatch):
     s3_client.create_bucket(Bucket="button-bucket")
-    base = {"conn_type": "aws", "login": "ak", "password": "sk-s3-secret", "extra": {"endpoint_url": s3_endpoint}}
+    base = {
+        "conn_type": "aws",
+        "login": "ak",
+        "password": "sk-s3-secret",
+        "extra": {"endpoint_url": s3_endpoint},
+    }
     good = _conn(monkeypatch, "s3_good", base, extra={"bucket": "button-bucket"})
     assert ObjectStorageHook(good).test_connection() == (True, "Connection successfully tested")
     missing = _conn(monkeypatch, "s3_missing", base, extra={"bucket": "no-such-bucket-here"})
