@@ -58,3 +58,15 @@ def emit_job_metrics(
             Stats.timing(f"{prefix}.duration", timedelta(seconds=duration), tags=tags)
     except Exception as exc:
         log.debug("could not emit %s.%s: %s", prefix, event, exc)
+
+
+def emit_counter(name: str, count: int = 1, **tags: str) -> None:
+    """Increment one counter (e.g. ``vectorimport.deadline_missed``). Never raises."""
+    try:
+        from airflow.sdk.observability.stats import Stats
+    except ImportError:  # pragma: no cover - older SDKs
+        return
+    try:
+        Stats.incr(name, count=count, tags=tags or None)
+    except Exception as exc:
+        log.debug("could not emit %s: %s", name, exc)

@@ -6,9 +6,13 @@ They read a Milvus / Zilliz Cloud collection through the ``zilliz`` connection's
 built by pure functions; each failure raises :class:`VerificationError` naming the collection and,
 for a sample, the id and the field that differ.
 
-Milvus makes imported rows visible once the import job completes; a count read right after is the
-collection's count (``collections/get_stats``), which on a real cluster may lag for a few seconds
-after a flush: ``verify_import`` retries the count for ``settle_seconds`` before failing.
+What is counted is what this run imported, never the whole collection (which may hold rows of
+earlier runs): the import job's own row count (``job=``, the import operator's XCom), the rows matching
+a filter on the run's batch key (``filter=``), the rows of a partition (``partition=``) or of the run's
+primary keys (``ids=``), each a ``count(*)`` query; ``whole_collection=True`` counts the collection and
+is only right where it holds nothing but this run's rows. The result says which it checked
+(``checked``). Milvus makes imported rows visible once the import job completes; a count read right
+after may lag for a few seconds on a real cluster: ``verify_import`` retries for ``settle_seconds``.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from airflow_provider_vectorimport.exceptions import ConfigurationError, VectorI
 
 __all__ = [
     "VerificationError",
+    "build_count_body",
     "build_query_body",
     "build_search_body",
+    "count_rows",
     "read_sample",
     "row_count",
     "search_smoke_test",
@@ -57,7 +63,7 @@ def build_query_body(
     """``entities/query``: the rows with these primary keys (or any ``limit`` rows)."""
     body: dict[str, Any] = {"collectionName": collection, "outputFields": list(output_fields)}
     if ids is not None:
-        body["filter"] = f"{primary_key} in [{', '.join(_literal(i) for i in ids)}]"
+        body["filter"] = ids_filter(ids, primary_key)
         body["limit"] = max(len(ids), 1)
     else:
         body["filter"] = ""
@@ -65,6 +71,28 @@ def build_query_body(
     if db_name:
         body["dbName"] = db_name
     return body
+
+
+def build_count_body(
+    collection: str,
+    *,
+    filter: str = "",
+    partition: str | None = None,
+    db_name: str | None = None,
+) -> dict[str, Any]:
+    """``entities/query`` with ``outputFields: ["count(*)"]``: the number of rows matching ``filter``
+    (optionally in one partition)."""
+    body: dict[str, Any] = {"collectionName": collection, "filter": filter, "outputFields": ["count(*)"]}
+    if partition:
+        body["partitionNames"] = [partition]
+    if db_name:
+        body["dbName"] = db_name
+    return body
+
+
+def ids_filter(ids: Sequence[Any], primary_key: str) -> str:
+    """``pk in [...]`` for a list of primary keys (ints or strings, quoted)."""
+    return f"{primary_key} in [{', '.join(_literal(i) for i in ids)}]"
 
 
 def build_search_body(
@@ -131,6 +159,39 @@ def row_count(conn: Any, collection: str, *, db_name: str | None = None) -> int:
     return int((data or {}).get("rowCount") or 0)
 
 
+#: Primary keys per ``count(*)`` query when counting the run's ``ids``.
+IDS_PER_COUNT = 1000
+
+
+def count_rows(
+    conn: Any,
+    collection: str,
+    *,
+    filter: str = "",
+    partition: str | None = None,
+    ids: Sequence[Any] | None = None,
+    primary_key: str = "id",
+    db_name: str | None = None,
+) -> int:
+    """The rows matching ``filter`` (and in ``partition``), or the rows with these primary ``ids``
+    (in queries of :data:`IDS_PER_COUNT`), as ``count(*)`` queries (``entities/query``)."""
+    hook = _hook(conn)
+
+    def one(expr: str) -> int:
+        body = build_count_body(collection, filter=expr, partition=partition, db_name=db_name)
+        data = _cluster_call(hook, "/v2/vectordb/entities/query", body) or [{}]
+        return int((data[0] or {}).get("count(*)") or 0)
+
+    if ids is None:
+        return one(filter)
+    keys = list(dict.fromkeys(ids))
+    extra = f" and ({filter})" if filter else ""
+    return sum(
+        one(f"({ids_filter(keys[i : i + IDS_PER_COUNT], primary_key)}){extra}")
+        for i in range(0, len(keys), IDS_PER_COUNT)
+    )
+
+
 def search_smoke_test(
     conn: Any, collection: str, *, db_name: str | None = None, min_rows: int = 1
 ) -> dict[str, Any]:
@@ -176,6 +237,50 @@ def _equal(a: Any, b: Any, tolerance: float) -> bool:
     return a == b
 
 
+def _scopes(
+    collection: str,
+    *,
+    job: Mapping[str, Any] | None,
+    filter: str | None,
+    partition: str | None,
+    ids: Sequence[Any] | None,
+    whole_collection: bool,
+) -> list[str]:
+    """Which counts to check, in order; refuses a verify that names none of this run's rows."""
+    scopes = [
+        name
+        for name, given in (
+            ("job", job is not None),
+            ("rows", filter is not None or partition is not None or ids is not None),
+            ("collection", whole_collection),
+        )
+        if given
+    ]
+    if not scopes:
+        raise ConfigurationError(
+            f"collection {collection!r}: say what this run imported, to count only that: job= (the "
+            "import operator's XCom), filter= (the run's batch key), partition= or ids=; "
+            "whole_collection=True only where the collection holds nothing but this run's rows"
+        )
+    if job is not None and job.get("imported_rows") is None and len(scopes) == 1:
+        raise ConfigurationError(
+            f"collection {collection!r}: the import job {job.get('job_id')!r} reported no imported row "
+            "count; pass filter=, partition= or ids= to count this run's rows instead"
+        )
+    return scopes
+
+
+def _rows_scope(filter: str | None, partition: str | None, ids: Sequence[Any] | None) -> str:
+    parts = []
+    if ids is not None:
+        parts.append(f"with one of this run's {len(set(ids))} primary key(s)")
+    if filter:
+        parts.append(f"matching {filter!r}")
+    if partition:
+        parts.append(f"in partition {partition!r}")
+    return "rows " + " and ".join(parts or ["matching ''"])
+
+
 def verify_import(
     conn: Any,
     collection: str,
@@ -186,21 +291,88 @@ def verify_import(
     db_name: str | None = None,
     tolerance: float = 1e-6,
     settle_seconds: float = 10.0,
+    job: Mapping[str, Any] | None = None,
+    filter: str | None = None,
+    partition: str | None = None,
+    ids: Sequence[Any] | None = None,
+    whole_collection: bool = False,
 ) -> dict[str, Any]:
-    """The collection holds exactly ``expected_rows`` rows and each ``sample`` row reads back equal
-    (``fields``: which fields to compare, default every field of the sample rows; floats and vectors
-    within ``tolerance``, float32 storage). Returns ``{"collection", "rows", "sampled", "fields"}``."""
+    """This run imported exactly ``expected_rows`` rows into the collection and each ``sample`` row
+    reads back equal (``fields``: which fields to compare, default every field of the sample rows;
+    floats and vectors within ``tolerance``, float32 storage).
+
+    What is counted (at least one; each given one is checked):
+
+    * ``job``: the import operator's XCom: the service's ``imported_rows`` of that job, and the
+      collection must show at least that many rows (visible);
+    * ``filter`` / ``partition`` / ``ids``: a ``count(*)`` of the rows matching the run's batch key,
+      in its partition, or with its primary keys (combined with ``and``);
+    * ``whole_collection=True``: the collection's row count, only right where the collection holds
+      nothing but this run's rows.
+
+    Returns ``{"collection", "rows", "checked", "sampled", "fields"}``: ``rows`` the first count
+    checked, ``checked`` one line per count ("job 'j1': 10 imported row(s)", ...)."""
     hook = _hook(conn)
+    scopes = _scopes(
+        collection, job=job, filter=filter, partition=partition, ids=ids, whole_collection=whole_collection
+    )
     schema = _schema(hook, collection, db_name)
     pk = schema.primary.name
-    deadline = time.monotonic() + settle_seconds
-    while True:
-        rows = row_count(hook, collection, db_name=db_name)
-        if rows == expected_rows or time.monotonic() >= deadline:
-            break
-        time.sleep(0.5)
-    if rows != expected_rows:
-        raise VerificationError(f"collection {collection!r}: {rows} row(s), expected {expected_rows}")
+    expected_rows = int(expected_rows)
+    checked: list[str] = []
+    counts: list[int] = []
+    job = dict(job or {})
+    if "job" in scopes and job.get("imported_rows") is not None:
+        imported = int(job["imported_rows"])
+        if imported != expected_rows:
+            raise VerificationError(
+                f"collection {collection!r}: the import job {job.get('job_id')!r} reported {imported} "
+                f"imported row(s), expected {expected_rows}"
+            )
+        checked.append(f"job {job.get('job_id')!r}: {imported} imported row(s) (the service's count)")
+        counts.append(imported)
+
+    def settle(read: Any, done: Any) -> int:
+        deadline = time.monotonic() + settle_seconds
+        while True:
+            value = int(read())
+            if done(value) or time.monotonic() >= deadline:
+                return value
+            time.sleep(0.5)
+
+    if "job" in scopes and counts and "rows" not in scopes and "collection" not in scopes:
+        visible = settle(lambda: row_count(hook, collection, db_name=db_name), lambda n: n >= expected_rows)
+        if visible < expected_rows:
+            raise VerificationError(
+                f"collection {collection!r}: {visible} row(s) visible, fewer than the "
+                f"{expected_rows} the import job {job.get('job_id')!r} reported"
+            )
+    if "rows" in scopes:
+        what = _rows_scope(filter, partition, ids)
+        rows = settle(
+            lambda: count_rows(
+                hook,
+                collection,
+                filter=filter or "",
+                partition=partition,
+                ids=ids,
+                primary_key=pk,
+                db_name=db_name,
+            ),
+            lambda n: n == expected_rows,
+        )
+        if rows != expected_rows:
+            raise VerificationError(f"collection {collection!r}: {rows} {what}, expected {expected_rows}")
+        checked.append(f"{rows} {what}")
+        counts.append(rows)
+    if "collection" in scopes:
+        rows = settle(lambda: row_count(hook, collection, db_name=db_name), lambda n: n == expected_rows)
+        if rows != expected_rows:
+            raise VerificationError(
+                f"collection {collection!r}: {rows} row(s) in the whole collection, expected {expected_rows}"
+            )
+        checked.append(f"{rows} row(s) in the whole collection")
+        counts.append(rows)
     wanted = {row[pk]: row for row in sample}
     compare = list(fields) if fields else sorted({k for row in wanted.values() for k in row})
     if wanted:
@@ -221,7 +393,13 @@ def verify_import(
                         f"collection {collection!r}: row {pk}={key!r}, field {name!r}: read back "
                         f"{by_id[key].get(name)!r:.120}, expected {row.get(name)!r:.120}"
                     )
-    return {"collection": collection, "rows": rows, "sampled": len(wanted), "fields": compare}
+    return {
+        "collection": collection,
+        "rows": counts[0],
+        "checked": checked,
+        "sampled": len(wanted),
+        "fields": compare,
+    }
 
 
 def read_sample(files: Sequence[str], size: int = 5) -> list[dict[str, Any]]:
@@ -237,6 +415,10 @@ def read_sample(files: Sequence[str], size: int = 5) -> list[dict[str, Any]]:
     return parquet.read_row_group(0).slice(0, size).to_pylist()
 
 
+#: Keys of a :func:`verify_targets` target that say what the run imported (passed to :func:`verify_import`).
+SCOPE_KEYS = ("job", "filter", "partition", "ids", "whole_collection")
+
+
 def verify_targets(
     targets: Mapping[str, Mapping[str, Any]],
     *,
@@ -246,12 +428,15 @@ def verify_targets(
     **verify_kwargs: Any,
 ) -> dict[str, Any]:
     """:func:`verify_import` on each target of a migration (the same rows imported into several
-    collections). ``targets``: label -> ``{"conn_id", "collection", "db_name"?, "job"?}`` (``job``:
-    the import operator's XCom, for its ``job_id`` and ``imported_rows``).
+    collections). ``targets``: label -> ``{"conn_id", "collection", "db_name"?, "job"?, "filter"?,
+    "partition"?, "ids"?, "whole_collection"?}``: ``job`` the import operator's XCom (its ``job_id``
+    and ``imported_rows``); the others as :func:`verify_import` takes them. Each target must say
+    what this run imported (a target with none of them is refused): the collection's total count is
+    not this run's, rows already there would hide rows that never landed.
 
     Every target is checked (one failing does not hide another's state); :class:`VerificationError`
     names each failing target. Returns ``{"exported_rows", "transformed_rows", "targets": {label:
-    {"collection", "job_id", "imported_rows", "rows", "sampled", "fields"}}}``."""
+    {"collection", "job_id", "imported_rows", "rows", "checked", "sampled", "fields"}}}``."""
     exported_rows = int(exported_rows)
     if transformed_rows is not None and int(transformed_rows) != exported_rows:
         raise VerificationError(
@@ -264,6 +449,12 @@ def verify_targets(
     failures: list[str] = []
     for label, target in targets.items():
         job = dict(target.get("job") or {})
+        scope = {k: target[k] for k in SCOPE_KEYS if target.get(k) is not None}
+        if not scope:
+            raise ConfigurationError(
+                f"verify_targets: target {label} ({target.get('collection')!r}) does not say what this "
+                "run imported: give its job (the import XCom), filter, partition or ids"
+            )
         try:
             checked = verify_import(
                 target["conn_id"],
@@ -271,14 +462,9 @@ def verify_targets(
                 expected_rows=exported_rows,
                 sample=sample,
                 db_name=target.get("db_name"),
+                **scope,
                 **verify_kwargs,
             )
-            imported = job.get("imported_rows")
-            if imported is not None and int(imported) != exported_rows:
-                raise VerificationError(
-                    f"collection {target['collection']!r}: the import job {job.get('job_id')!r} "
-                    f"reported {imported} imported row(s), expected {exported_rows}"
-                )
         except VerificationError as exc:
             failures.append(f"target {label}: {exc}")
             continue
@@ -287,6 +473,7 @@ def verify_targets(
             "job_id": job.get("job_id"),
             "imported_rows": job.get("imported_rows"),
             "rows": checked["rows"],
+            "checked": checked["checked"],
             "sampled": checked["sampled"],
             "fields": checked["fields"],
         }

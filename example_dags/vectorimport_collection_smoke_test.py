@@ -2,7 +2,8 @@
 
 Scheduled on ``milvus://<VECTORIMPORT_MILVUS_ENDPOINT>/default/daily_articles``, the outlet of
 ``vectorimport_daily_load``'s import task: every successful import records an Asset event and this DAG
-runs. For each triggering event (or, when run by hand, for the Asset it is scheduled on) it checks
+runs. It prints what each triggering event says the import did (the extra the provider's import
+operators put on their outlet events: job id, rows, the day). For each triggering event (or, when run by hand, for the Asset it is scheduled on) it checks
 that the collection has rows and that a search with one stored row's own vector finds that row first
 (:func:`airflow_provider_vectorimport.verify.search_smoke_test`), failing with the collection's name.
 
@@ -34,11 +35,28 @@ with DAG(
 
     @task
     def smoke_test(triggering_asset_events=None) -> list[dict]:
-        uris = sorted({asset.uri for asset in (triggering_asset_events or {})}) or [COLLECTION_ASSET.uri]
+        events = triggering_asset_events or {}
+        uris = sorted({asset.uri for asset in events}) or [COLLECTION_ASSET.uri]
         results = []
         for uri in uris:
             ref = parse_collection_asset(uri)
             result = search_smoke_test("zilliz_default", ref.collection, db_name=ref.db_name)
+            # what the import said it did (the outlet event's extra: job id, rows, the day loaded)
+            loads = [
+                event.extra
+                for asset, asset_events in events.items()
+                if asset.uri == uri
+                for event in asset_events
+            ]
+            for load in loads:
+                print(
+                    f"VECTORIMPORT_SMOKE_EVENT {uri}: job {load.get('job_id')} rows {load.get('rows')} "
+                    f"partition {load.get('partition')}"
+                )
+            result["loads"] = [
+                {key: load.get(key) for key in ("job_id", "rows", "partition", "files_count")}
+                for load in loads
+            ]
             print(f"VECTORIMPORT_SMOKE {uri}: {result}")
             results.append(result)
         return results

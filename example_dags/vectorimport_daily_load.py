@@ -10,16 +10,19 @@ run id for a run that has no interval, e.g. a manual run of an unscheduled copy)
 * the import reuses a job of an earlier run reading the same day's files
   (``reattach_across_runs=True``), so re-running a day or backfilling a range twice leaves exactly
   one job per day.
+* with the ``replace`` param (``--conf '{"replace": true}'``) each day is loaded into a partition of
+  its own and *replaces* the day (``replace="partition"``, docs/replace.md): re-running a day whose
+  inputs changed leaves exactly one copy of it, the corrected one.
 
 A day with no input files fails its run naming the run and the folder, before anything is prepared,
 uploaded or imported. Re-running a day whose *inputs changed* uploads the changed files and still
-reuses the day's job (its files have the same names): delete the day's rows and its job record
-first (or load each day into its own partition) when a day must be replaced.
+reuses the day's job (its files have the same names) unless the ``replace`` param is set.
 
 Connections: ``zilliz_default`` (a Milvus endpoint, ``api_flavour: milvus``) and ``aws_default``
 (the bucket Milvus reads). The collection must exist; its live schema drives the preparation.
 
-Each successful import records an event on the collection's Asset,
+Each successful import records an event on the collection's Asset (its extra: service, collection,
+job id, rows, files and the day, which is also the event's partition key),
 ``milvus://<VECTORIMPORT_MILVUS_ENDPOINT>/default/daily_articles``; the DAG
 ``vectorimport_collection_smoke_test`` is scheduled on it.
 """
@@ -64,6 +67,8 @@ with DAG(
     params={
         "input_root": Param(INPUT_ROOT, type="string"),
         "bucket": Param("a-bucket", type="string"),
+        # replace each day (one partition per day) instead of appending it
+        "replace": Param(False, type="boolean"),
     },
     tags=["vectorimport", "example"],
 ) as dag:
@@ -105,7 +110,11 @@ with DAG(
         collection_name=COLLECTION,
         files=uploaded.output,
         reattach_across_runs=True,  # one job per day, however often the day runs
+        # with params.replace: the day's partition d_<yyyymmdd> is replaced (one copy per day)
+        replace="{{ 'partition' if (params.replace and data_interval_start) else '' }}",
+        partition_name="{{ ('d_' ~ (data_interval_start | ds_nodash)) if (params.replace and data_interval_start) else '' }}",
         outlets=[COLLECTION_ASSET],  # a downstream DAG runs after each import
+        outlet_partition=DAY,  # the event's extra (and partition key) name the day it loaded
         deferrable=True,
         poll_interval=1,
         timeout=1800,

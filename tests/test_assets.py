@@ -97,15 +97,26 @@ def test_smoke_test_and_verify_against_the_emulator(collection):
     rest(em, "/v2/vectordb/entities/insert", {"collectionName": name, "data": ROWS})
     result = search_smoke_test("zilliz_emulator", name)
     assert result["rows"] == 6 and result["top_ids"][0] == result["probe_id"]
-    ok = verify_import("zilliz_emulator", name, expected_rows=6, sample=ROWS[:3], settle_seconds=0)
+    ok = verify_import(
+        "zilliz_emulator", name, expected_rows=6, sample=ROWS[:3], settle_seconds=0, whole_collection=True
+    )
     assert ok["sampled"] == 3 and ok["fields"] == ["id", "title", "vector"]
     # a count or a value that differs is named
-    with pytest.raises(VerificationError, match=f"'{name}': 6 row\\(s\\), expected 7"):
-        verify_import("zilliz_emulator", name, expected_rows=7, settle_seconds=0)
+    with pytest.raises(
+        VerificationError, match=f"'{name}': 6 row\\(s\\) in the whole collection, expected 7"
+    ):
+        verify_import("zilliz_emulator", name, expected_rows=7, settle_seconds=0, whole_collection=True)
     wrong = dict(ROWS[2], vector=[0.0] * 8)
     with pytest.raises(VerificationError, match="row id=2, field 'vector'"):
-        verify_import("zilliz_emulator", name, expected_rows=6, sample=[wrong], settle_seconds=0)
+        verify_import(
+            "zilliz_emulator", name, expected_rows=6, sample=[wrong], settle_seconds=0, whole_collection=True
+        )
     with pytest.raises(VerificationError, match="row id=99 is missing"):
         verify_import(
-            "zilliz_emulator", name, expected_rows=6, sample=[dict(ROWS[0], id=99)], settle_seconds=0
+            "zilliz_emulator",
+            name,
+            expected_rows=6,
+            sample=[dict(ROWS[0], id=99)],
+            settle_seconds=0,
+            whole_collection=True,
         )

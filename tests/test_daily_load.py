@@ -73,6 +73,15 @@ def test_two_days_two_jobs_and_a_rerun_day_reuses_its_job(daily, capfd, load_dag
     # each successful import recorded an event on the collection's Asset ...
     uri = f"milvus://{em.url.split('://')[1]}/default/daily_articles"
     assert asset_events(uri) == 3
+    # ... whose extra says what each import did, and whose partition key is the day it loaded
+    extras = asset_event_extras(uri)
+    assert [(e["partition"], e["rows"], key) for e, key in extras] == [
+        ("2025-01-02", 30, "2025-01-02"),
+        ("2025-01-03", 20, "2025-01-03"),
+        ("2025-01-02", 30, "2025-01-02"),  # the re-run reattached to the day's job
+    ]
+    assert extras[0][0]["job_id"] == extras[2][0]["job_id"] == day1["job_id"]
+    assert extras[0][0]["service"] == "milvus" and extras[0][0]["collection"] == "daily_articles"
     # ... and the DAG scheduled on that Asset runs its search smoke test on the collection
     consumer = load_dag("example_collection_smoke_test")
     assert [a.uri for a in consumer.timetable.asset_condition.objects] == [uri]
@@ -82,6 +91,21 @@ def test_two_days_two_jobs_and_a_rerun_day_reuses_its_job(daily, capfd, load_dag
     (line,) = re.findall(rf"VECTORIMPORT_SMOKE {re.escape(uri)}: (\{{.*?\}})$", out, re.M)
     result = ast.literal_eval(line)
     assert result["rows"] == 50 and result["top_ids"][0] == result["probe_id"]
+
+
+def asset_event_extras(uri: str) -> list[tuple[dict, str | None]]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        events = session.scalars(
+            select(AssetEvent)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetModel.uri == uri)
+            .order_by(AssetEvent.id)
+        )
+        return [(dict(e.extra or {}), getattr(e, "partition_key", None)) for e in events]
 
 
 def asset_events(uri: str) -> int:

@@ -347,3 +347,34 @@ def test_each_request_is_one_valid_create_call(flavour):
         [k for g in keys for k in g] if flavour == "milvus" else [f"s3://b/{k}" for g in keys for k in g]
     )
     assert [s.rsplit("/", 1)[-1] for s in seen] == [e.rsplit("/", 1)[-1] for e in expected]
+
+
+# -- merge takes every mapped shard of the run (issue 21) -----------------------------------------
+
+
+@pytest.mark.parametrize("mapped, planned", [(5, 4), (3, 4)])
+def test_merge_refuses_a_count_or_plan_that_disagrees_with_the_mapped_shards(
+    load_dag, capfd, mapped, planned
+):
+    """5 shard task instances ran, merge told 4 (a number, or a plan of 4): shard 4's rows would be in
+    no import request; merge fails naming the mapped count and the extra shard. 3 ran for 4 planned:
+    the missing one is named."""
+    run = load_dag("fanout_merge_count").test(run_conf={"mapped": mapped, "planned": planned})
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert len([1 for (t, _), s in states.items() if t == "shard" and s == "success"]) == mapped
+    assert states[("merge_count", -1)] == "failed" and states[("merge_plan", -1)] == "failed"
+    logs = "".join(capfd.readouterr())
+    if mapped > planned:
+        assert f"the shard task shard has {mapped} mapped task instance(s) in this run, not {planned}" in logs
+        assert "shard 4: ran but is not in the plan" in logs
+    else:
+        assert "shard 3" in logs and "no such task instance" in logs
+
+
+def test_merge_takes_every_mapped_shard_when_the_count_agrees(load_dag, capfd):
+    run = load_dag("fanout_merge_count").test(run_conf={"mapped": 5, "planned": 5})
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert states[("merge_count", -1)] == states[("merge_plan", -1)] == "success"
+    (merge,) = [ti for ti in run.get_task_instances() if ti.task_id == "merge_count"]
+    chunks = merge.xcom_pull(task_ids="merge_count")
+    assert sorted(chunks[0]["shards"]) == [0, 1, 2, 3, 4] and chunks[0]["total_rows"] == 10

@@ -19,6 +19,7 @@ from airflow_provider_vectorimport.emulator.examples import (
     rest,
     seed_migration,
 )
+from airflow_provider_vectorimport.exceptions import ConfigurationError
 from airflow_provider_vectorimport.transform import FieldMapping, MappingError, transform_export
 from airflow_provider_vectorimport.verify import VerificationError, verify_targets
 
@@ -153,34 +154,80 @@ def test_verify_targets_names_the_target_that_differs(migration_env):
         "collection": "a_docs",
         "job": {"job_id": "j1", "imported_rows": 3},
     }
-    bad = {"milvus": milvus, "zilliz_cloud": {"conn_id": "zilliz_cloud", "collection": "b_docs"}}
+    ids = [r["id"] for r in rows]
+    bad = {"milvus": milvus, "zilliz_cloud": {"conn_id": "zilliz_cloud", "collection": "b_docs", "ids": ids}}
     with pytest.raises(VerificationError) as info:
         verify_targets(bad, exported_rows=3, transformed_rows=3, sample=rows, settle_seconds=0)
     text = str(info.value)
     assert "target zilliz_cloud: collection 'b_docs': row id=1, field 'vector'" in text
     assert "target milvus" not in text  # the equal target is not blamed
 
-    good = {"milvus": milvus, "zilliz_cloud": {"conn_id": "zilliz_cloud", "collection": "c_docs"}}
+    good = {"milvus": milvus, "zilliz_cloud": {"conn_id": "zilliz_cloud", "collection": "c_docs", "ids": ids}}
     summary = verify_targets(good, exported_rows=3, sample=rows, settle_seconds=0)
     assert summary["targets"]["milvus"] == {
         "collection": "a_docs",
         "job_id": "j1",
         "imported_rows": 3,
         "rows": 3,
+        "checked": ["job 'j1': 3 imported row(s) (the service's count)"],
         "sampled": 3,
         "fields": ["id", "title", "vector"],
     }
     assert summary["targets"]["zilliz_cloud"]["rows"] == 3
+    assert summary["targets"]["zilliz_cloud"]["checked"] == ["3 rows with one of this run's 3 primary key(s)"]
     with pytest.raises(VerificationError, match=r"the export counted 3 row\(s\) but 2 were transformed"):
         verify_targets(good, exported_rows=3, transformed_rows=2, sample=rows)
     with pytest.raises(
-        VerificationError, match=r"target milvus: collection 'a_docs': 3 row\(s\), expected 4"
+        VerificationError,
+        match=r"target milvus: collection 'a_docs': the import job 'j1' reported 3 imported row\(s\), expected 4",
     ):
         verify_targets(good, exported_rows=4, sample=rows, settle_seconds=0)
     # the job's own count is checked too
     short = {"milvus": {**milvus, "job": {"job_id": "j1", "imported_rows": 2}}}
     with pytest.raises(VerificationError, match=r"job 'j1' reported 2 imported row\(s\), expected 3"):
         verify_targets(short, exported_rows=3, sample=rows, settle_seconds=0)
+
+
+def test_verify_counts_what_this_run_imported_not_rows_already_there(migration_env):
+    """Issue 21: 10 exported, 7 landed, 3 stale rows of an earlier run already there: the collection
+    holds 10 rows, which a whole-collection count called VERIFIED. Each count of this run's rows (the
+    job's, its ids', its batch filter's) finds the 7; a target that names none of them is refused."""
+    em = migration_env
+    seed_migration(em, targets={"stale_docs": TARGET})
+    stale = [{"id": 100 + i, "title": f"old {i}", "vector": [0.5] * DIM} for i in range(3)]
+    landed = [{"id": i, "title": f"new {i}", "vector": [0.25 * i] * DIM} for i in range(7)]
+    rest(em, "/v2/vectordb/entities/insert", {"collectionName": "stale_docs", "data": stale + landed})
+    base = {"conn_id": "zilliz_default", "collection": "stale_docs"}
+
+    with pytest.raises(
+        ConfigurationError, match=r"target milvus \('stale_docs'\) does not say what this run"
+    ):
+        verify_targets({"milvus": base}, exported_rows=10, settle_seconds=0)
+    scopes = {
+        "job": (
+            {"job": {"job_id": "j7", "imported_rows": 7}},
+            r"job 'j7' reported 7 imported row\(s\), expected 10",
+        ),
+        "ids": ({"ids": list(range(10))}, r"7 rows with one of this run's 10 primary key\(s\), expected 10"),
+        "filter": ({"filter": 'title like "new%"'}, r"7 rows matching 'title like \"new%\"', expected 10"),
+    }
+    for scope, message in scopes.values():
+        with pytest.raises(VerificationError, match=message):
+            verify_targets({"milvus": {**base, **scope}}, exported_rows=10, settle_seconds=0)
+    # the whole collection, asked for explicitly, is what it was: 10, and is named as such
+    whole = verify_targets({"milvus": {**base, "whole_collection": True}}, exported_rows=10, settle_seconds=0)
+    assert whole["targets"]["milvus"]["checked"] == ["10 row(s) in the whole collection"]
+    # a job that reported 7 of 7 is verified, and the result says it checked the job
+    ok = verify_targets(
+        {"milvus": {**base, "job": {"job_id": "j7", "imported_rows": 7}, "ids": list(range(7))}},
+        exported_rows=7,
+        sample=landed[:2],
+        settle_seconds=0,
+    )
+    assert ok["targets"]["milvus"]["checked"] == [
+        "job 'j7': 7 imported row(s) (the service's count)",
+        "7 rows with one of this run's 7 primary key(s)",
+    ]
 
 
 def _export(tmp_path, dim: int = DIM, n: int = 4):

@@ -21,6 +21,7 @@ from airflow_provider_vectorimport.exceptions import ConfigurationError, NotFoun
 from airflow_provider_vectorimport.hooks.zilliz import (
     ZillizConfig,
     build_abort_call,
+    build_commit_call,
     build_create_call,
     build_get_call,
     build_list_call,
@@ -93,6 +94,8 @@ def _builder_body(data: dict[str, Any]) -> Any:
     if data["call"] == "get":
         job_id = req.get("jobId") or query.get("jobId")
         return build_get_call(config, job_id, describe=data["path"].endswith("/describe"))
+    if data["call"] == "commit":
+        return build_commit_call(config, req["jobId"])
     if data["call"] == "list":
         return build_list_call(
             config,

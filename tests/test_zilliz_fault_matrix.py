@@ -413,23 +413,44 @@ def test_a_job_the_service_forgot_is_judged_from_the_task_state(
         assert summary["state"] == "completed" and jobs_created(em, name) == 1
 
 
-def test_milvus_auto_commit_false_is_committed_by_the_operator(vectorimport_emulator_env, monkeypatch):
-    """Milvus 2PC on the emulator: the job stops at Uncommitted; commit=True commits it and the rows
-    are there once; without commit=True the option is refused before any request."""
+@pytest.mark.parametrize("flavour", ["milvus-nokey", "v2"])
+def test_auto_commit_false_is_committed_by_the_operator(vectorimport_emulator_env, monkeypatch, flavour):
+    """Two-phase commit on the emulator, Milvus and Zilliz Cloud v2 (audit 1.2): the job stops at
+    Uncommitted; commit=True posts /jobs/import/commit (v2 with the clusterId, as pymilvus
+    commit_import sends it) and the rows are there once; without commit=True the option is refused
+    before any request."""
     from airflow_provider_vectorimport.exceptions import ConfigurationError
 
     em = vectorimport_emulator_env
-    conn_id, name, key = setup_cell(em, monkeypatch, "milvus-nokey")
-    options = {"auto_commit": "false"}
+    conn_id, name, key = setup_cell(em, monkeypatch, flavour)
+    options = {"auto_commit": False}
     with pytest.raises(ConfigurationError, match="commit=True"):
-        operator(conn_id, name, target(em, "milvus-nokey", key), options=options).execute(context(FakeTI()))
+        operator(conn_id, name, target(em, flavour, key), options=options).execute(context(FakeTI()))
+    with pytest.raises(ConfigurationError, match="wait_for_completion"):
+        operator(
+            conn_id, name, target(em, flavour, key), options=options, commit=True, wait_for_completion=False
+        ).execute(context(FakeTI()))
     assert jobs_created(em, name) == 0
-    summary = operator(conn_id, name, target(em, "milvus-nokey", key), options=options, commit=True).execute(
+    summary = operator(conn_id, name, target(em, flavour, key), options=options, commit=True).execute(
         context(FakeTI(), Store())
     )
     history = [state for state, _ in em.job_history(summary["job_id"])]
     assert "Uncommitted" in history and history[-1] == "Completed"
+    assert summary["state"] == "completed"
     assert (jobs_created(em, name), row_count(em, name)) == (1, ROWS)
+
+
+def test_v1_refuses_auto_commit_false_before_any_job(vectorimport_emulator_env, monkeypatch):
+    """The v1 controller has no options and no commit call: never create a job nobody can commit."""
+    from airflow_provider_vectorimport.exceptions import ConfigurationError
+
+    em = vectorimport_emulator_env
+    conn_id, name, key = setup_cell(em, monkeypatch, "v1")
+    with pytest.raises(ConfigurationError, match="v1 import API takes no options"):
+        operator(conn_id, name, target(em, "v1", key), options={"auto_commit": "false"}, commit=True).execute(
+            context(FakeTI(), Store())
+        )
+    assert jobs_created(em, name) == 0
 
 
 @pytest.mark.parametrize("flavour", ["v2", "v1", "milvus-nokey"])

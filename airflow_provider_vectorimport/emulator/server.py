@@ -59,6 +59,10 @@ class EmulatorConfig:
     vikingdb_region: str = "cn-north-1"
     vikingdb_service: str = "air"
     faults: FaultConfig | None = None
+    #: True: a collection created from a schema without ``indexParams`` has no index and is not loaded
+    #: until ``indexes/create`` + ``collections/load``, as on Milvus; reads on it answer code 101.
+    #: False (the default): every new collection starts indexed and loaded (the older behaviour).
+    strict_load: bool = False
 
     def __post_init__(self) -> None:
         if self.s3_endpoint and self.local_dir:
@@ -122,9 +126,14 @@ class Emulator:
         self.collections: Any = None
         self.objects: Any = None
         self.engine: Any = None
+        self.zilliz: Any = None  # the ZillizMilvusService (its .partitions: emulator/partitions.py)
         self.faults = FaultInjector(self.config.faults or FaultConfig(seed=self.config.seed))
         self.vikingdb: Any = None
         self.vikingdb_mounted = False
+        from airflow_provider_vectorimport.emulator.milvus_admin import ClusterState
+
+        #: aliases, indexes and load states (emulator/milvus_admin.py)
+        self.cluster = ClusterState(strict_load=self.config.strict_load)
 
     # ---- lifecycle --------------------------------------------------------------------------------
     def start(self) -> Emulator:
@@ -173,8 +182,14 @@ class Emulator:
                 s3_hosts=self._s3_hosts,
                 cluster_ids=(cfg.cluster_id,),
             )
+            from airflow_provider_vectorimport.emulator.milvus_admin import MilvusClusterService
+
+            cluster = MilvusClusterService(
+                zilliz, lambda: self.collections, self.cluster, pace=lambda: self.engine.pace_seconds
+            )
+            self.zilliz = zilliz
             self._http = HTTPServerThread(
-                [AdminService(self), zilliz],
+                [AdminService(self), cluster, zilliz],
                 host=cfg.host,
                 port=cfg.port,
                 middleware=[self.faults],
@@ -364,6 +379,9 @@ class Emulator:
             self.engine.pace_seconds = self.config.pace_seconds
         if drop_collections and self.collections is not None:
             self.collections.drop_all()
+            self.cluster.reset()
+            if self.zilliz is not None:
+                self.zilliz.partitions.reset()
         if self.vikingdb is not None and self._http is not None:
             self._mount_vikingdb()
 

@@ -330,16 +330,24 @@ class InMemoryVikingDBBackend:
             "err_msg": "; ".join(errors[:5]),
         }
 
-    def delete_rows(self, collection_name: str, *, filter: dict[str, Any] | None) -> dict[str, Any]:
+    def delete_rows(
+        self, collection_name: str, *, filter: Any = None, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """``filter_delete``: the rows matching ``filter`` (a ``filter_conds`` list or the legacy
+        map); removed unless ``dry_run`` (the scan before a confirmation: counts and <= 5 samples)."""
+        conds = filter if isinstance(filter, list) else None
+        legacy = filter if isinstance(filter, Mapping) else None
         with self._lock:
             rows = self.collections.get(collection_name, [])
-            keep = [r for r in rows if not _matches(r, filter)]
-            self.collections[collection_name] = keep
+            doomed = select_rows(rows, filter_conds=conds, filter=legacy, export_all=not filter)
+            ids = {id(r) for r in doomed}
+            if not dry_run:
+                self.collections[collection_name] = [r for r in rows if id(r) not in ids]
         return {
             "total_data_count": len(rows),
             "scan_data_count": len(rows),
-            "total_filter_count": len(rows) - len(keep),
-            "sampled_data": [],
+            "total_filter_count": len(doomed),
+            "sampled_data": doomed[:5] if dry_run else [],
         }
 
 
@@ -356,6 +364,11 @@ class _Task:
     confirmed_at: float | None = None
     sampled_timestamp: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _delete_filter(params: Mapping[str, Any]) -> Any:
+    """A filter_delete task's filter: ``filter_conds`` (84313/1544710), else the legacy ``filter``."""
+    return params.get("filter_conds") or params.get("filter")
 
 
 def _fmt_time(epoch: float, time_format: str = "rfc3339") -> str:
@@ -705,7 +718,11 @@ class VikingDBEmulator:
                     ignore_error=bool(params.get("ignore_error")),
                 )
             elif task.task_type == "filter_delete":
-                task.result = {}  # deletes after confirmation (or right away without need_confirm)
+                # the scan: what would go (deleted after confirmation, or right away without need_confirm)
+                preview = getattr(self.backend, "delete_rows", None)
+                task.result = (
+                    preview(collection, filter=_delete_filter(params), dry_run=True) if preview else {}
+                )
             else:
                 task.result = {"total_data_count": 0, "scan_data_count": 0, "total_filter_count": 0}
         except BackendError as exc:
@@ -719,7 +736,8 @@ class VikingDBEmulator:
         if delete is None:
             task.error = "filter_delete is not supported by this backend"
         else:
-            task.result = delete(task.task_params["collection_name"], filter=task.task_params.get("filter"))
+            result = delete(task.task_params["collection_name"], filter=_delete_filter(task.task_params))
+            task.result = {**result, "sampled_data": (task.result or {}).get("sampled_data", [])}
         task.extra["deleted"] = True
 
     def _status(self, task: _Task) -> tuple[str, float]:
@@ -757,7 +775,9 @@ class VikingDBEmulator:
         process_info: dict[str, Any] = {
             "task_progress": f"{progress:.0f}%",
             "err_msg": task.error or result.pop("err_msg", "") or "",
-            "sampled_data": result.get("sampled_data", []) if status == "done" else [],
+            "sampled_data": result.get("sampled_data", [])
+            if status == "done" or (task.task_type == "filter_delete" and status in ("confirm", "confirmed"))
+            else [],
             "sampled_timestamp": task.sampled_timestamp,
             "scan_data_count": result.get("scan_data_count", 0) if status != "init" else 0,
             "total_data_count": result.get("total_data_count", 0),

@@ -223,22 +223,26 @@ class EmulatorVikingDBBackend:
             "err_msg": "; ".join(errors[:5]),
         }
 
-    def delete_rows(self, collection_name: str, *, filter: Any = None) -> dict[str, Any]:
-        """``filter_delete``: remove the rows matching ``filter`` (all rows when it is empty)."""
+    def delete_rows(
+        self, collection_name: str, *, filter: Any = None, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """``filter_delete``: remove the rows matching ``filter`` (all rows when it is empty);
+        ``dry_run``: only count them and sample <= 5 (the scan before a confirmation)."""
         if not self.has_collection(collection_name):
             raise BackendError(f"collection not exist: {collection_name}")
         pk = self.collections.describe(self.db, collection_name).primary.name
         rows = self.collections.scan(self.db, collection_name)
         try:
-            doomed = [r[pk] for r in rows if matches(r, filter)]
+            hits = [r for r in rows if matches(r, filter)]
         except ValueError as exc:
             raise BackendError(f"invalid filter: {exc}") from exc
-        self.collections.delete_ids(self.db, collection_name, doomed)
+        if not dry_run:
+            self.collections.delete_ids(self.db, collection_name, [r[pk] for r in hits])
         return {
             "total_data_count": len(rows),
             "scan_data_count": len(rows),
-            "total_filter_count": len(doomed),
-            "sampled_data": [],
+            "total_filter_count": len(hits),
+            "sampled_data": hits[:5] if dry_run else [],
         }
 
     def collection_rows(self, name: str, fields: Sequence[str] | None = None) -> list[dict[str, Any]]:

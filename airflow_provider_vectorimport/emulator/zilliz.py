@@ -8,7 +8,9 @@ that way here too. Secrets from requests (object-store keys, tokens) are never s
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -53,7 +55,30 @@ class _Err(Exception):
 
 
 def _zilliz_state(state: str) -> str:
-    return state if state in {"Pending", "Completed", "Failed"} else "Importing"
+    return state if state in {"Pending", "Completed", "Failed", "Uncommitted", "Committing"} else "Importing"
+
+
+_GO_DURATION = re.compile(r"^[+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$")
+
+
+def _import_options(params: Mapping[str, Any], code: int) -> dict[str, str]:
+    """``options`` as Milvus binds it: ``map[string]string`` (a JSON boolean or number does not
+    bind), ``auto_commit`` one of "true"/"false" (milvus#50460), ``timeout`` a Go duration
+    (``importutilv2/option.go``: "such as "300s", "1.5h" or "1h45m"")."""
+    options = params.get("options")
+    if options in (None, {}):
+        return {}
+    if not isinstance(options, dict) or not all(isinstance(v, str) for v in options.values()):
+        raise _Err(code, f"options must be a map of strings, got {json.dumps(options)[:200]}")
+    if "auto_commit" in options and options["auto_commit"].lower() not in ("true", "false"):
+        raise _Err(code, 'options.auto_commit must be one of "true" or "false"')
+    if "timeout" in options and not _GO_DURATION.match(options["timeout"]):
+        raise _Err(
+            code,
+            f'parse timeout failed: time: missing unit in duration "{options["timeout"]}" '
+            '(such as "300s", "1.5h" or "1h45m")',
+        )
+    return options
 
 
 class ZillizMilvusService:
@@ -102,6 +127,10 @@ class ZillizMilvusService:
             "/v2/vectordb/entities/query": self._query,
             "/v2/vectordb/entities/insert": self._insert,
         }
+        from airflow_provider_vectorimport.emulator.partitions import install as _install_partitions
+
+        #: partitions drop/load/release/get_stats, entities/delete (emulator/partitions.py)
+        self.partitions = _install_partitions(self)
 
     # ---- dispatch -------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response | None:
@@ -281,6 +310,7 @@ class ZillizMilvusService:
             and (len(idem.encode()) > 256 or not idem.isascii() or not idem.isprintable())
         ):
             raise _Err(code, "Idempotency-Key must be printable ASCII of at most 256 bytes")
+        options = _import_options(params, code)
         self._check_target(db, collection, partition)
         job, _created = self.engine.create(
             flavour="zilliz" if zilliz else "milvus",
@@ -291,8 +321,7 @@ class ZillizMilvusService:
             cluster_id=str(params.get("clusterId") or ""),
             idempotency_key=idem or None,
             honour_key=honour,
-            auto_commit=zilliz
-            or str((params.get("options") or {}).get("auto_commit", "true")).lower() != "false",
+            auto_commit=options.get("auto_commit", "true").lower() != "false",
         )
         return {"jobId": job.job_id}
 
@@ -323,12 +352,17 @@ class ZillizMilvusService:
         return {}
 
     def _commit(self, request: Request, params: dict[str, Any]) -> dict[str, Any]:
-        """Milvus only: commit a job created with ``options.auto_commit=false`` once Uncommitted."""
-        if self._is_zilliz(params):
-            raise _Err(ZILLIZ_BAD_PARAM, "import jobs are committed automatically on Zilliz Cloud")
-        job = self._job(params, False)
+        """Commit a job created with ``options.auto_commit=false`` once Uncommitted (2PC): Milvus
+        ``{jobId}``; Zilliz Cloud v2 ``{jobId, clusterId}`` as pymilvus ``commit_import`` sends it."""
+        zilliz = self._is_zilliz(params)
+        if zilliz:
+            self._check_cluster(params)
+        job = self._job(params, zilliz)
         if job.state != "Uncommitted":
-            raise _Err(MILVUS_PARAM, f"import job {job.job_id} is {job.state}, not Uncommitted")
+            raise _Err(
+                ZILLIZ_BAD_PARAM if zilliz else MILVUS_PARAM,
+                f"import job {job.job_id} is {job.state}, not Uncommitted",
+            )
         self.engine.commit(job.job_id)
         return {}
 

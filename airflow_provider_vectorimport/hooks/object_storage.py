@@ -145,16 +145,28 @@ class ObjectStorageHook(QuietExtrasMixin, BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """List the connection's default bucket (one key) or, without one, the account's buckets."""
+        from airflow_provider_vectorimport.connection_check import run_connection_test
+
         bucket = self.default_bucket
-        try:
-            client = self.get_client()
-            if bucket:
-                client.list_objects_v2(Bucket=bucket, MaxKeys=1)
-            else:
-                client.list_buckets()
-        except Exception as err:
-            return False, str(translate_client_error(err, bucket=bucket or "*", action="list"))
-        return True, "Connection successfully tested"
+
+        def call() -> None:
+            try:
+                client = self.get_client()
+                if bucket:
+                    client.list_objects_v2(Bucket=bucket, MaxKeys=1)
+                else:
+                    client.list_buckets()
+            except Exception as err:
+                raise translate_client_error(err, bucket=bucket or "*", action="list") from err
+
+        def hints() -> dict[str, str]:
+            return {
+                "credentials": "the access key (login) and secret key (password)",
+                "locator": "the bucket name, the endpoint_url and region_name extras",
+                "endpoint": str(self.endpoint_url or "the S3 endpoint"),
+            }
+
+        return run_connection_test(call, hints)
 
     # -- transfers ---------------------------------------------------------------------------------------
     def upload(

@@ -305,12 +305,22 @@ class VikingDBHook(QuietExtrasMixin, BaseHook):
         return self.settings.console_url(collection_name, task_id)
 
     def test_connection(self) -> tuple[bool, str]:
-        try:
+        """The UI's Test button: list one task; says which setting is wrong
+        (:mod:`~airflow_provider_vectorimport.connection_check`)."""
+        from airflow_provider_vectorimport.connection_check import run_connection_test
+
+        def call() -> None:
             paged = self.settings.list_paging
             self._post(LIST_PATH, build_list_body(page_number=1, page_size=1) if paged else build_list_body())
-        except Exception as exc:
-            return False, str(exc)
-        return True, "Connection successfully tested"
+
+        def hints() -> dict[str, str]:
+            return {
+                "credentials": "the access key (login), secret key (password) and session token extra",
+                "locator": "the host and the region extra",
+                "endpoint": self.settings.base_url,
+            }
+
+        return run_connection_test(call, hints)
 
     def close(self) -> None:
         if self._client is not None:

@@ -470,11 +470,25 @@ class ZillizHook(QuietExtrasMixin, BaseHook):
         return parse_job_list(config.flavour, data)
 
     def test_connection(self) -> tuple[bool, str]:
-        try:
-            self.list_import_jobs(page_size=1)
-        except Exception as exc:
-            return False, str(exc)
-        return True, "Connection successfully tested"
+        """The UI's Test button: list one import job; says which setting is wrong
+        (:mod:`~airflow_provider_vectorimport.connection_check`)."""
+        from airflow_provider_vectorimport.connection_check import run_connection_test
+
+        def hints() -> dict[str, str]:
+            config = self.config
+            if config.flavour == "milvus":
+                return {
+                    "credentials": "the token (password: user:password or an API key)",
+                    "locator": "the host and the db_name extra",
+                    "endpoint": config.base_url,
+                }
+            return {
+                "credentials": "the API key (password)",
+                "locator": "the cluster_id extra and that the host is the cluster's region (or project)",
+                "endpoint": config.base_url,
+            }
+
+        return run_connection_test(lambda: self.list_import_jobs(page_size=1), hints)
 
     def describe_collection(self, collection_name: str, *, db_name: str | None = None) -> Any:
         """``POST /v2/vectordb/collections/describe`` on the cluster: Milvus at the connection's host;

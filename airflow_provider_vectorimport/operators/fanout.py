@@ -227,6 +227,7 @@ class MergeShardsOperator(BaseOperator):
                     f"run {run_id}: max_files_per_job must be a whole number, got {limit!r}"
                 ) from None
         states = self._shard_states(ti, run_id)
+        self._check_mapped_count(ti, run_id, states, count, planned is not None)
         manifests: list[Any] = []
         failures: dict[int, str] = {}
         for i in range(count):
@@ -261,6 +262,29 @@ class MergeShardsOperator(BaseOperator):
             limit or request_limits(merged.get("target"), merged.get("format"))[0],
         )
         return chunks
+
+    def _check_mapped_count(
+        self, ti: Any, run_id: str, states: dict[int, str] | None, count: int, is_plan: bool
+    ) -> None:
+        """Refuse a count or plan that disagrees with the shard task instances of this run: a mapped
+        shard outside ``0 .. count - 1`` would be in no import request while the run is green."""
+        if states is not None:
+            extra = sorted(i for i in states if i >= count)
+        else:  # no task states from the SDK: probe the XCom of the first shard past the count
+            beyond = ti.xcom_pull(task_ids=self.shard_task_id, map_indexes=count)
+            extra = [count] if beyond is not None else []
+        if not extra:
+            return
+        mapped = f"{max(extra) + 1}" if states is None else f"{len(states)}"
+        given = f"a plan of {count} shard(s)" if is_plan else f"shards={count}"
+        shown = ", ".join(f"shard {i}: ran but is not in the plan" for i in extra[:5])
+        more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
+        raise AirflowFailException(
+            f"run {run_id}: the shard task {self.shard_task_id} has {mapped} mapped task instance(s) "
+            f"in this run, not {count} ({given}); their rows would be in no import request, so "
+            f"nothing was imported:\n  - {shown}{more}\n"
+            f"Pass the list the shard task was expanded over as shards= (or its exact length)."
+        )
 
     def _shard_states(self, ti: Any, run_id: str) -> dict[int, str] | None:
         """``{map index: state}`` of the shard task in this run (None where the SDK cannot tell)."""

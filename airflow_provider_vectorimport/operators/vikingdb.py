@@ -39,6 +39,7 @@ from airflow_provider_vectorimport.links import CONSOLE_URL_KEY, VikingDBTaskLin
 from airflow_provider_vectorimport.metrics import emit_job_metrics
 from airflow_provider_vectorimport.models import JobState, VikingDBTask
 from airflow_provider_vectorimport.operators.base import JobOperatorBase
+from airflow_provider_vectorimport.outlets import asset_event_extra, record_outlet_events
 from airflow_provider_vectorimport.protocols.vikingdb import CLOCK_SKEW_SECONDS, normalize_params
 from airflow_provider_vectorimport.triggers.vikingdb import CONFIRM_HINT, VikingDBTaskTrigger
 from airflow_provider_vectorimport.utils import (
@@ -416,9 +417,11 @@ class _VikingDBTaskOperator(JobOperatorBase):
         resubmit_unknown_task: bool = False,
         storage_conn_id: str | None = None,
         fail_on_confirm: bool = False,
+        outlet_partition: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.outlet_partition = outlet_partition
         self.collection_name = collection_name
         self.tos_path = tos_path
         self.file_type = file_type
@@ -703,6 +706,20 @@ class _VikingDBTaskOperator(JobOperatorBase):
             push_failure_summary(context, self._summary(task, record, duration_seconds=rounded))
             raise_for_task(task)
         files = self._list_files(task.task_params.get("tos_path"))
+        tos_path = task.task_params.get("tos_path")
+        record_outlet_events(
+            context,
+            self.outlets,
+            asset_event_extra(
+                "vikingdb",
+                collection=task.task_params.get("collection_name") or self.collection_name,
+                job_id=task.task_id,
+                state=task.state.value,
+                rows=rows,
+                files=files if files is not None else ([f"tos://{tos_path}"] if tos_path else []),
+                partition=self.outlet_partition,
+            ),
+        )
         return self._summary(task, record, files=files, duration_seconds=rounded)
 
     def on_terminal_event(
@@ -770,7 +787,14 @@ class VikingDBExportOperator(_VikingDBTaskOperator):
     """
 
     vikingdb_task_type = "data_export"
-    template_fields: Sequence[str] = ("collection_name", "tos_path", "file_type", "filter", "filter_conds")
+    template_fields: Sequence[str] = (
+        "collection_name",
+        "tos_path",
+        "file_type",
+        "filter",
+        "filter_conds",
+        "outlet_partition",
+    )
     template_fields_renderers = {"filter": "json", "filter_conds": "json"}
 
     def __init__(
@@ -827,7 +851,7 @@ class VikingDBImportOperator(_VikingDBTaskOperator):
     """
 
     vikingdb_task_type = "data_import"
-    template_fields: Sequence[str] = ("collection_name", "tos_path", "file_type")
+    template_fields: Sequence[str] = ("collection_name", "tos_path", "file_type", "outlet_partition")
 
     def __init__(
         self,

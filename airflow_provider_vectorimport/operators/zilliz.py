@@ -19,6 +19,8 @@ from airflow_provider_vectorimport.links import (
 from airflow_provider_vectorimport.metrics import emit_job_metrics
 from airflow_provider_vectorimport.models import ImportJob, JobState
 from airflow_provider_vectorimport.operators.base import JobOperatorBase
+from airflow_provider_vectorimport.outlets import asset_event_extra, record_outlet_events
+from airflow_provider_vectorimport.protocols.import_options import auto_commit_disabled
 from airflow_provider_vectorimport.protocols.zilliz import (
     AmbiguousJobError,
     build_create_call,
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 STATE_KEY = "zilliz_import_job_id"
+REPLACE_STATE_KEY = "zilliz_replace_partition"
+REPLACE_XCOM_KEY = "replace_plan"
 
 
 def _run_start(context: Any) -> float | None:
@@ -110,12 +114,19 @@ class ZillizImportOperator(JobOperatorBase):
         it (Milvus drops finished jobs after some hours) while it was not seen completed or failed,
         or jobs reading the same files exist and no task state tells whose they are. Default False:
         such cases fail with the job ids named. May import the files twice.
-    :param commit: Milvus ``options={"auto_commit": "false"}``: commit the job when it reaches
-        ``Uncommitted`` (without it, such options are refused before any request).
+    :param commit: with ``options={"auto_commit": False}`` (Milvus and Zilliz Cloud v2; the v1 API
+        refuses it): commit the job when it reaches ``Uncommitted`` (``/jobs/import/commit``);
+        without it, such options are refused before any request.
     :param reattach_across_runs: also on a first try, reuse a non-failed job of any earlier run that
         reads the same files into the same collection (found through the list API). For loads keyed
         by the data interval: re-running a day (``dag.test``, a cleared or re-created run, a second
         backfill over the range) then creates no second job for it.
+    :param replace: replace a slice instead of appending (templated; see
+        :mod:`airflow_provider_vectorimport.replace` and docs/replace.md): ``"partition"`` replaces
+        the slice ``partition_name``; ``{"field": "day", "value": "{{ ds }}"}`` replaces the rows of
+        that slice. Each load goes into a partition of its own; the older copies are dropped (or,
+        for a field slice, deleted by filter in other partitions) only after the job completed and
+        its partition holds exactly its rows. Needs ``wait_for_completion=True``.
     """
 
     template_fields: Sequence[str] = (
@@ -126,6 +137,8 @@ class ZillizImportOperator(JobOperatorBase):
         "partition_name",
         "db_name",
         "options",
+        "outlet_partition",
+        "replace",
     )
     template_fields_renderers = {"files": "json", "object_urls": "json", "options": "json"}
     operator_extra_links = (ZillizImportJobLink(), MilvusImportJobLink())
@@ -154,9 +167,13 @@ class ZillizImportOperator(JobOperatorBase):
         resubmit: bool = False,
         commit: bool = False,
         reattach_across_runs: bool = False,
+        replace: str | Mapping[str, Any] | None = None,
+        outlet_partition: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.replace = replace
+        self.outlet_partition = outlet_partition
         self.reattach_across_runs = reattach_across_runs
         self.schema_check = schema_check
         self.collection_name = collection_name
@@ -231,34 +248,96 @@ class ZillizImportOperator(JobOperatorBase):
         self._save(context, record)
 
     # -- execution
+    def _plan_replace(self, context: Context) -> str | None:
+        """With ``replace=``: check the slice, create this load's partition (nothing is deleted
+        before the import completed) and return that partition's name."""
+        if not self.replace:
+            return self.partition_name or None
+        from airflow_provider_vectorimport.hooks.partitions import PartitionHook
+        from airflow_provider_vectorimport.replace import plan_replace
+
+        if not self.wait_for_completion:
+            raise ConfigurationError(
+                "replace= retires the old slice after the import: it needs wait_for_completion=True"
+            )
+        if self.reattach_across_runs:
+            # replace= already leaves one copy per slice after a re-run; an earlier run's job
+            # loaded into that run's partition, so it is never reused here
+            self.log.info("replace= is set: reattach_across_runs is not used")
+            self.reattach_across_runs = False
+        ti = context["ti"]
+        reuse = get_task_state(context, REPLACE_STATE_KEY)
+        plan = plan_replace(
+            PartitionHook(hook=self.hook),
+            self.collection_name,
+            self.replace,
+            partition_name=self.partition_name,
+            db_name=self.db_name,
+            run_key=(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1)),
+            reuse=reuse if isinstance(reuse, str) else None,
+        )
+        set_task_state(context, REPLACE_STATE_KEY, plan.partition)
+        ti.xcom_push(key=REPLACE_XCOM_KEY, value=plan.to_dict())
+        self.log.info(
+            "replace: loading slice %s into partition %s (older copies: %s)",
+            plan.slice,
+            plan.partition,
+            ", ".join(plan.old_partitions) or "none",
+        )
+        return plan.partition
+
+    def _switch_replace(self, context: Context, job: ImportJob, summary: dict[str, Any]) -> None:
+        from airflow_provider_vectorimport.hooks.partitions import PartitionHook
+        from airflow_provider_vectorimport.replace import ReplacePlan, switch
+
+        ti = context["ti"]
+        raw = ti.xcom_pull(task_ids=ti.task_id, key=REPLACE_XCOM_KEY, map_indexes=ti.map_index)
+        if not isinstance(raw, Mapping):
+            raise AirflowException(
+                "replace: this try's plan is missing from XCom; the old slice is left in place"
+            )
+        plan = ReplacePlan.from_dict(raw)
+        try:
+            summary["replace"] = switch(
+                PartitionHook(hook=self.hook), plan, imported_rows=job.imported_rows, log=self.log
+            )
+        except JobFailedError:
+            push_failure_summary(context, summary)
+            raise
+
     def execute(self, context: Context) -> dict[str, Any]:
         files, urls = self._files_arg()
         hook = self.hook
         self._context = context
-        key = idempotency_key(
-            context, self.collection_name, self.partition_name, files, urls, self.object_url
-        )
+        partition = self._plan_replace(context)
+        key = idempotency_key(context, self.collection_name, partition, files, urls, self.object_url)
         target = dict(
             files=files,
             object_url=self.object_url,
             object_urls=urls,
-            partition_name=self.partition_name,
+            partition_name=partition,
             db_name=self.db_name,
             options=self.options,
         )
-        if self.options and str(self.options.get("auto_commit", "true")).lower() == "false":
-            if self.commit and self.deferrable and self.wait_for_completion:
+        if auto_commit_disabled(self.options):  # two-phase commit (Milvus, Zilliz Cloud v2)
+            if self.commit and not self.wait_for_completion:
                 raise ConfigurationError(
-                    "commit=True commits the Milvus job while polling: use deferrable=False (the "
+                    "commit=True commits the job once it is Uncommitted, which needs "
+                    "wait_for_completion=True: without waiting, nothing would ever commit it"
+                )
+            if self.commit and self.deferrable:
+                raise ConfigurationError(
+                    "commit=True commits the job while polling: use deferrable=False (the "
                     "trigger only waits, and an Uncommitted job never finishes by itself)"
                 )
             if not self.commit:
                 raise ConfigurationError(
-                    "options auto_commit=false leaves the Milvus job Uncommitted until someone calls "
+                    "options auto_commit=false leaves the job Uncommitted until someone calls "
                     "/jobs/import/commit: pass commit=True to commit it here, or drop the option"
                 )
         credentials = self._storage_credentials()
-        # Validate everything before any request (raises ConfigurationError on bad input).
+        # Validate everything before any request (raises ConfigurationError on bad input; the v1
+        # flavour, which has no options and no commit call, refuses auto_commit=false here).
         call = build_create_call(hook.config, self.collection_name, **target, storage_credentials=credentials)
         wanted = create_call_files(call)
         record = self._record(context)
@@ -332,10 +411,10 @@ class ZillizImportOperator(JobOperatorBase):
             return
         if not self.commit:
             raise AirflowException(
-                f"Milvus import job {job.job_id} is Uncommitted (created with auto_commit=false) and "
+                f"import job {job.job_id} is Uncommitted (created with auto_commit=false) and "
                 "waits for /jobs/import/commit: pass commit=True, or commit it yourself"
             )
-        self.log.info("Committing Milvus import job %s", job.job_id)
+        self.log.info("Committing import job %s (two-phase commit)", job.job_id)
         self.hook.commit_import_job(job.job_id)
 
     def make_trigger(self, job_id: str, end_time: float) -> ZillizImportJobTrigger:
@@ -514,6 +593,21 @@ class ZillizImportOperator(JobOperatorBase):
             # the reason and failing files stay in XCom although the task fails (SUMMARY_XCOM_KEY)
             push_failure_summary(context, summary)
             raise
+        if self.replace and job.state is JobState.COMPLETED:
+            self._switch_replace(context, job, summary)
+        record_outlet_events(
+            context,
+            self.outlets,
+            asset_event_extra(
+                self._service,
+                collection=job.collection_name or self.collection_name,
+                job_id=job.job_id,
+                state=job.state.value,
+                rows=job.imported_rows,
+                files=self._wanted_files(*self._files_arg()),
+                partition=self.outlet_partition,
+            ),
+        )
         return summary
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:

@@ -26,6 +26,7 @@ from airflow_provider_vectorimport.exceptions import (
 from airflow_provider_vectorimport.http import RetryPolicy
 from airflow_provider_vectorimport.models import FileDetail, ImportJob, JobState, parse_progress, to_int
 from airflow_provider_vectorimport.protocols.common import normalize_file_groups
+from airflow_provider_vectorimport.protocols.import_options import encode_options
 
 FLAVOURS = ("v2", "v1", "milvus")
 
@@ -337,7 +338,7 @@ def build_create_call(
         if partition_name:
             body["partitionName"] = partition_name
         if options:
-            body["options"] = {k: str(v) for k, v in options.items()}
+            body["options"] = encode_options(options)
         return ApiCall("POST", "/v2/vectordb/jobs/import/create", json=body, headers=headers)
 
     if files:
@@ -346,6 +347,11 @@ def build_create_call(
             "(use the 'milvus' api_flavour for a Milvus cluster endpoint)"
         )
     if config.flavour == "v1":
+        if options:
+            raise ConfigurationError(
+                f"options {sorted(options)}: the Zilliz Cloud v1 import API takes no options (so no "
+                "auto_commit=false / two-phase commit either); use the v2 flavour"
+            )
         if creds.get("session_token"):
             raise ConfigurationError(
                 "the Zilliz Cloud v1 import API has no token field, so temporary (STS) credentials "
@@ -393,7 +399,7 @@ def build_create_call(
     if creds.get("session_token"):
         body["token"] = creds["session_token"]
     if options:
-        body["options"] = dict(options)
+        body["options"] = encode_options(options)
     return ApiCall("POST", "/v2/vectordb/jobs/import/create", json=body, headers=headers)
 
 
@@ -432,9 +438,13 @@ def build_abort_call(config: ZillizConfig, job_id: str) -> ApiCall:
 
 
 def build_commit_call(config: ZillizConfig, job_id: str) -> ApiCall:
-    """Milvus ``/v2/vectordb/jobs/import/commit`` (jobs created with ``auto_commit=false``)."""
-    if config.flavour != "milvus":
-        raise ConfigurationError(f"the {config.flavour} API has no commit call for import jobs")
+    """``/v2/vectordb/jobs/import/commit`` for a job created with ``auto_commit=false`` (state
+    Uncommitted): Milvus ``{jobId}``; Zilliz Cloud v2 ``{jobId, clusterId}`` or, for a project
+    database, ``{jobId, projectId, regionId}``, as pymilvus ``commit_import`` sends it ("commit an
+    import job (2PC). Makes imported data visible."; Zilliz Java ``commitImport()``: "Set clusterId,
+    or set both projectId and regionId"). The v1 controller has no commit (and takes no options)."""
+    if config.flavour == "v1":
+        raise ConfigurationError("the Zilliz Cloud v1 API has no commit call for import jobs")
     call = build_get_call(config, job_id)
     return ApiCall("POST", "/v2/vectordb/jobs/import/commit", json=call.json, headers=call.headers)
 
