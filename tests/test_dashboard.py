@@ -498,6 +498,21 @@ def test_browser_admin_sees_the_jobs_in_the_airflow_ui(dashboard, browser):
         live = frame.wait_for_selector("tr.job[data-live='1']", timeout=30_000)
         assert "import_slowly" in live.inner_text() and "live" in live.inner_text()
         assert frame.locator("[data-chip=failed] b").inner_text() == "1"
+        # the timeline: one lane per DAG, one bar per job, rows/s from the job's rows and duration
+        jobs = frame.evaluate(
+            "async () => (await (await fetch('api/jobs?limit=50&since='"
+            " + new Date(Date.now() - 168 * 3600e3).toISOString(), {credentials: 'same-origin'})).json()).jobs"
+        )
+        bars = frame.locator("#timeline rect.tl-job")
+        assert bars.count() == len(jobs) == 5
+        lanes = frame.locator("#timeline text[data-lane]").evaluate_all("ns => ns.map(n => n.dataset.lane)")
+        assert sorted(lanes) == sorted({job["dag_id"] for job in jobs})
+        done = next(job for job in jobs if job["task_id"] == "import_into_milvus")
+        bar = frame.locator("#timeline rect.tl-job[data-task=import_into_milvus]")
+        assert bar.get_attribute("data-state") == "completed"
+        rate = float(bar.get_attribute("data-rows-per-s"))
+        assert rate == pytest.approx(done["rows"] / done["duration_seconds"], rel=1e-3) and rate > 0
+        assert "rows/s" in bar.locator("title").text_content()
         # the detail of the completed Milvus job: its file with the rows it imported
         milvus.click()
         frame.wait_for_selector("#files")
