@@ -14,7 +14,16 @@ import pytest
 
 from airflow_provider_vectorimport.exceptions import ConfigurationError
 from airflow_provider_vectorimport.prepare import CollectionSchema, PrepareError, parse_size, prepare_files
-from tests.test_prepare_helpers import ALL_TYPES_SCHEMA, DATA, expected, make_rows, numpy_schema, read_back
+from tests.test_prepare_helpers import (
+    ALL_TYPES_SCHEMA,
+    DATA,
+    as_half,
+    decode_half_bytes,
+    expected,
+    make_rows,
+    numpy_schema,
+    read_back,
+)
 
 
 def _write_inputs(tmp_path, rows, kind):
@@ -374,7 +383,9 @@ def test_wide_vectors_take_the_split_path_and_still_name_errors(tmp_path):
         m = prepare_files(str(src), schema, tmp_path / f"out-{layout}", block_size="64KB")
         t = pq.read_table(os.path.join(m["root"], m["files"][0]["path"]))
         assert t.column("a").to_pylist() == [[float(np.float32(x)) for x in r["a"]] for r in rows]
-        assert t.column("b").to_pylist() == [[float(np.float32(x)) for x in r["b"]] for r in rows]
+        assert t.schema.field("b").type == pa.list_(pa.uint8())  # bfloat16 bytes, as the readers take
+        b = [decode_half_bytes(v, "BFloat16Vector") for v in t.column("b").to_pylist()]
+        assert b == [as_half(r["b"], "BFloat16Vector") for r in rows]
         assert t.column("t").to_pylist() == [r["t"] for r in rows]
         j = prepare_files(str(src), schema, tmp_path / f"json-{layout}", format="jsonl", block_size="64KB")
         assert read_back(j) == rows  # float64 kept for the JSON writers: exact

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 
+import ml_dtypes
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -64,6 +65,10 @@ def lbw_rows(rows: list[dict]) -> list[dict]:
         r = dict(r)
         r.setdefault("dv", 7)
         r["bv"] = np.array(r["bv"], dtype=np.uint8)  # bytes; a plain list means bits to the SDK
+        # released pymilvus (v2.5.0 ... v3.0.1) takes half vectors as NumPy float16 / bfloat16 arrays
+        # and writes their bytes; a plain float list is the master-only float input (pymilvus#3507)
+        r["f16"] = np.asarray(r["f16"], dtype=np.float32).astype(np.float16)
+        r["bf16"] = np.asarray(r["bf16"], dtype=np.float32).astype(ml_dtypes.bfloat16)
         if "sp" in r:
             r["sp"] = {int(k): v for k, v in r["sp"].items()}
         out.append(r)

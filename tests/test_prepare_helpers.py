@@ -56,6 +56,33 @@ def f32(values: list[float]) -> list[float]:
     return [float(np.float32(x)) for x in values]
 
 
+def as_half(values: list[float], data_type: str) -> list[float]:
+    """What a Float16Vector / BFloat16Vector file holds for ``values`` (read back as floats)."""
+    import ml_dtypes
+
+    dt = np.float16 if data_type == "Float16Vector" else ml_dtypes.bfloat16
+    return np.asarray(values, dtype=np.float32).astype(dt).astype(np.float32).tolist()
+
+
+def decode_half_bytes(raw: Any, data_type: str) -> list[float]:
+    """2 * dim little-endian bytes (Parquet list<uint8>, NumPy uint8 row) -> floats, as the Milvus
+    2.5 / 2.6 readers decode them (``numpy.float16`` / ``ml_dtypes.bfloat16``, pymilvus' types)."""
+    import ml_dtypes
+
+    dt = np.dtype("<f2") if data_type == "Float16Vector" else np.dtype(ml_dtypes.bfloat16)
+    return np.frombuffer(bytes(bytearray(raw)), dtype=dt).astype(np.float32).tolist()
+
+
+def _half_fields(manifest: dict[str, Any]) -> dict[str, str]:
+    if manifest["format"] not in ("parquet", "numpy") or manifest.get("half_float_layout") != "bytes":
+        return {}
+    return {
+        f["fieldName"]: f["dataType"]
+        for f in manifest["schema"]["fields"]
+        if f["dataType"] in ("Float16Vector", "BFloat16Vector")
+    }
+
+
 def expected(rows: list[dict[str, Any]], *, float32: bool) -> list[dict[str, Any]]:
     """What the files must hold for ``rows``: defaults applied, dynamic keys in $meta, floats as written."""
     out = []
@@ -67,8 +94,9 @@ def expected(rows: list[dict[str, Any]], *, float32: bool) -> list[dict[str, Any
         if "sp" in e:
             e["sp"] = {str(int(k)): float(v) for k, v in e["sp"].items()}
         if float32:
-            for k in ("fv", "f16", "bf16"):
-                e[k] = f32(e[k])
+            e["fv"] = f32(e["fv"])
+            e["f16"] = as_half(e["f16"], "Float16Vector")
+            e["bf16"] = as_half(e["bf16"], "BFloat16Vector")
             e["f"] = float(np.float32(e["f"]))
         out.append(e)
     return out
@@ -78,6 +106,7 @@ def read_back(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows of every file of the manifest, decoded to plain Python values."""
     root = manifest["root"]
     fmt = manifest["format"]
+    halves = _half_fields(manifest)
     rows: list[dict[str, Any]] = []
     for group in manifest["groups"]:
         if fmt == "parquet":
@@ -88,6 +117,9 @@ def read_back(manifest: dict[str, Any]) -> list[dict[str, Any]]:
                     for k in ("j", "$meta", "sp"):
                         if k in r and r[k] is not None:
                             r[k] = json.loads(r[k])
+                    for k, dt in halves.items():
+                        if r.get(k) is not None:
+                            r[k] = decode_half_bytes(r[k], dt)
                     rows.append(r)
         elif fmt == "numpy":
             cols = {}
@@ -102,6 +134,9 @@ def read_back(manifest: dict[str, Any]) -> list[dict[str, Any]]:
                     v = arr[i].tolist() if arr.ndim == 2 else arr[i].item()
                     if name in ("j", "$meta"):
                         v = json.loads(v)
+                    if name in halves:
+                        assert arr.dtype == np.uint8, (name, arr.dtype)
+                        v = decode_half_bytes(v, halves[name])
                     r[name] = v
                 rows.append(r)
         else:

@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_vectorimport.prepare import PrepareError, prepare_files
+from tests.test_prepare_helpers import _half_fields, as_half, decode_half_bytes
 
 EXAMPLES = int(os.environ.get("VECTORIMPORT_HYPOTHESIS_EXAMPLES", "40"))
 SETTINGS = settings(
@@ -134,8 +135,14 @@ def field_values(f: dict[str, Any]) -> st.SearchStrategy[Any]:
             scalar_values(f["elementDataType"], params.get("max_length")), max_size=params["max_capacity"]
         )
     dim = params.get("dim")
-    if t in ("FloatVector", "BFloat16Vector"):
+    if t == "FloatVector":
         return st.lists(FINITE32, min_size=dim, max_size=dim)
+    if t == "BFloat16Vector":  # within bfloat16's range (its max, 3.3895e38, is below float32's)
+        return st.lists(
+            st.floats(float(np.float32(-3.38e38)), float(np.float32(3.38e38)), width=32),
+            min_size=dim,
+            max_size=dim,
+        )
     if t == "Float16Vector":
         return st.lists(st.floats(-65504, 65504, width=32), min_size=dim, max_size=dim)
     if t == "Int8Vector":
@@ -285,6 +292,10 @@ def read_back(manifest: dict[str, Any]) -> list[dict[str, Any]]:
                 # JSON Lines are split at "\n" only (str.splitlines would also cut at U+2028 etc.)
                 lines = [ln for ln in text.split("\n") if ln]
                 out.extend(json.loads(text)["rows"] if fmt == "json" else map(json.loads, lines))
+    for k, dt in _half_fields(manifest).items():  # 2 * dim bytes per row -> floats, as the readers do
+        for r in out:
+            if r.get(k) is not None:
+                r[k] = decode_half_bytes(r[k], dt)
     return out
 
 
@@ -314,6 +325,8 @@ def expected_row(row: dict[str, Any], schema: dict[str, Any], fmt: str) -> dict[
             v = [conv(x) for x in v] if t == "Array" else conv(v)
         elif t == "Double" or (t == "Array" and f["elementDataType"] == "Double"):
             v = [float(x) for x in v] if t == "Array" else float(v)
+        elif t in ("Float16Vector", "BFloat16Vector") and narrow:
+            v = as_half(v, t)  # 2 bytes per value in Parquet / NumPy (the readers' layout)
         elif t in ("FloatVector", "Float16Vector", "BFloat16Vector"):
             v = [_f32(x) if narrow else float(x) for x in v]
         elif t == "SparseFloatVector":

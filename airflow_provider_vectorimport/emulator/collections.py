@@ -65,8 +65,11 @@ _DATA_TYPES = {
     "Array": "ARRAY",
     "FloatVector": "FLOAT_VECTOR",
     "BinaryVector": "BINARY_VECTOR",
-    "Float16Vector": "FLOAT16_VECTOR",
-    "BFloat16Vector": "BFLOAT16_VECTOR",
+    # Milvus Lite has no Float16Vector, BFloat16Vector or Int8Vector: the emulator keeps their (already
+    # validated and decoded) values as float vectors; the schema it reports keeps the real type
+    "Float16Vector": "FLOAT_VECTOR",
+    "BFloat16Vector": "FLOAT_VECTOR",
+    "Int8Vector": "FLOAT_VECTOR",
     "SparseFloatVector": "SPARSE_FLOAT_VECTOR",
 }
 

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_vectorimport.emulator.schema import HALF_VECTOR_TYPES, CollectionSchema
 from airflow_provider_vectorimport.emulator.storage import ObjectNotFound, ObjectStore
 
 SUPPORTED = (".parquet", ".json", ".jsonl", ".csv", ".npy")
@@ -104,11 +105,15 @@ def expand_group(store: ObjectStore, bucket: str, keys: list[str]) -> list[FileU
     return units
 
 
-def read_unit(store: ObjectStore, unit: FileUnit) -> list[dict[str, Any]]:
-    """All rows of ``unit`` as dicts (values still raw; the schema check comes after)."""
+def read_unit(
+    store: ObjectStore, unit: FileUnit, schema: CollectionSchema | None = None
+) -> list[dict[str, Any]]:
+    """All rows of ``unit`` as dicts (values still raw; the schema check comes after). With
+    ``schema``, the column types of Parquet and NumPy files are checked first, as the Milvus readers
+    check them (vector columns that are read as bytes or int8)."""
     try:
         if unit.kind == "npy":
-            return _read_numpy(store, unit)
+            return _read_numpy(store, unit, schema)
         data = store.get(unit.bucket, unit.keys[0])
     except ObjectNotFound as exc:
         raise FileFormatError(f"{unit.name}: file not found") from exc
@@ -116,7 +121,10 @@ def read_unit(store: ObjectStore, unit: FileUnit) -> list[dict[str, Any]]:
         if unit.kind == "parquet":
             import pyarrow.parquet as pq
 
-            return pq.read_table(io.BytesIO(data)).to_pylist()
+            table = pq.read_table(io.BytesIO(data))
+            if schema is not None:
+                _check_parquet_columns(unit.name, table.schema, schema)
+            return table.to_pylist()
         if unit.kind == "json":
             text = data.decode("utf-8")
             try:
@@ -175,7 +183,54 @@ def _csv_value(value: str | None) -> Any:
     return value
 
 
-def _read_numpy(store: ObjectStore, unit: FileUnit) -> list[dict[str, Any]]:
+# ---- column types the Milvus 2.5 / 2.6 readers accept -------------------------------------------
+# internal/util/importutilv2/parquet/field_reader.go: Float16Vector / BFloat16Vector go through
+# ReadBinaryData (arrow BINARY, or a LIST of uint8; anything else is a type error) with 2*dim bytes a
+# row; Int8Vector is a LIST of int8. numpy/field_reader.go: ReadN[uint8] with count *= dim*2 for the
+# half types, ReadN[int8] for Int8Vector. pymilvus bulk_writer/constants.py writes exactly these.
+def _check_parquet_columns(name: str, arrow_schema: Any, schema: CollectionSchema) -> None:
+    import pyarrow as pa
+
+    for spec in schema.fields:
+        if spec.name not in arrow_schema.names:
+            continue
+        t = arrow_schema.field(spec.name).type
+        is_list = pa.types.is_list(t) or pa.types.is_large_list(t)
+        if spec.data_type in HALF_VECTOR_TYPES:
+            if pa.types.is_binary(t) or (is_list and pa.types.is_uint8(t.value_type)):
+                continue
+            raise FileFormatError(
+                f"{name}: field {spec.name!r}: the Parquet column is {t}, but {spec.data_type} is read "
+                f"as binary or list<uint8> of {2 * (spec.dim or 0)} bytes per row (2*dim, dim={spec.dim})"
+            )
+        if spec.data_type == "Int8Vector" and not (is_list and pa.types.is_int8(t.value_type)):
+            raise FileFormatError(
+                f"{name}: field {spec.name!r}: the Parquet column is {t}, but Int8Vector is read as "
+                f"list<int8> of {spec.dim} values per row"
+            )
+
+
+def _check_numpy_column(key: str, arr: Any, schema: CollectionSchema | None) -> None:
+    spec = schema.field(key.rsplit("/", 1)[-1][: -len(".npy")]) if schema is not None else None
+    if spec is None:
+        return
+    if spec.data_type in HALF_VECTOR_TYPES:
+        want, width = "uint8", 2 * (spec.dim or 0)
+    elif spec.data_type == "Int8Vector":
+        want, width = "int8", spec.dim or 0
+    else:
+        return
+    if str(arr.dtype) != want or arr.ndim != 2 or arr.shape[1] != width:
+        raise FileFormatError(
+            f"{key}: field {spec.name!r}: the NumPy array is {arr.dtype} of shape {tuple(arr.shape)}, but "
+            f"{spec.data_type} is read as {want} of shape (n, {width})"
+            + (f" (2*dim, dim={spec.dim})" if want == "uint8" else "")
+        )
+
+
+def _read_numpy(
+    store: ObjectStore, unit: FileUnit, schema: CollectionSchema | None = None
+) -> list[dict[str, Any]]:
     import numpy as np
 
     columns: dict[str, Any] = {}
@@ -187,6 +242,7 @@ def _read_numpy(store: ObjectStore, unit: FileUnit) -> list[dict[str, Any]]:
             raise
         except Exception as exc:
             raise FileFormatError(f"{key}: not a valid .npy file ({exc})") from exc
+        _check_numpy_column(key, arr, schema)
         columns[name] = arr
     lengths = {name: len(arr) for name, arr in columns.items()}
     if len(set(lengths.values())) > 1:

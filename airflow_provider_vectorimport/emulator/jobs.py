@@ -343,8 +343,11 @@ class JobEngine:
         total = 0
         for unit in units:
             try:
-                raw = read_unit(self.objects, unit)
-                unit.rows = [validate_row(schema, row, f"{unit.name}: row {i}") for i, row in enumerate(raw)]
+                raw = read_unit(self.objects, unit, schema)
+                unit.rows = [
+                    validate_row(schema, row, f"{unit.name}: row {i}", source=unit.kind)
+                    for i, row in enumerate(raw)
+                ]
             except (FileFormatError, RowError, ObjectNotFound) as exc:
                 unit.state, unit.reason = "Failed", str(exc)
                 return self._fail(job, epoch, f"failed to import file {unit.name}: {exc}")

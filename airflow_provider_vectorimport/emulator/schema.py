@@ -20,7 +20,18 @@ INT_RANGES = {
     "Int64": (-(2**63), 2**63 - 1),
 }
 SCALAR_TYPES = {"Bool", "Int8", "Int16", "Int32", "Int64", "Float", "Double", "VarChar", "JSON", "Array"}
-VECTOR_TYPES = {"FloatVector", "BinaryVector", "Float16Vector", "BFloat16Vector", "SparseFloatVector"}
+VECTOR_TYPES = {
+    "FloatVector",
+    "BinaryVector",
+    "Float16Vector",
+    "BFloat16Vector",
+    "Int8Vector",
+    "SparseFloatVector",
+}
+HALF_VECTOR_TYPES = frozenset({"Float16Vector", "BFloat16Vector"})
+# file kinds whose readers take Float16Vector / BFloat16Vector as 2*dim bytes a row (Parquet binary or
+# list<uint8>, NumPy uint8); JSON, JSONL, CSV and REST inserts carry dim numbers
+BYTE_LAYOUT_SOURCES = frozenset({"parquet", "npy"})
 _ALIASES = {t.lower(): t for t in SCALAR_TYPES | VECTOR_TYPES}
 _ALIASES.update(
     {"string": "VarChar", "varchar": "VarChar", "boolean": "Bool", "int": "Int64", "json": "JSON"}
@@ -344,8 +355,46 @@ def _fast_vector(value: Any, dim: int | None) -> list[float] | None:
     return arr.astype(np.float64).tolist()
 
 
-def _check_field(spec: FieldSpec, value: Any, what: str) -> Any:
+def _half_bytes(spec: FieldSpec, value: Any, what: str) -> list[float]:
+    """A Float16Vector / BFloat16Vector value of a Parquet / NumPy file: 2*dim little-endian bytes
+    (``bytes`` from a binary column, ints from list<uint8> or a uint8 array), decoded to floats."""
+    import ml_dtypes
+    import numpy as np
+
+    width = 2 * (spec.dim or 0)
+    if isinstance(value, bytes | bytearray | memoryview):
+        raw = np.frombuffer(bytes(value), dtype=np.uint8)
+    else:
+        items = value.tolist() if hasattr(value, "tolist") else value
+        if not isinstance(items, list) or not all(_is_int(b) and 0 <= int(b) <= 255 for b in items):
+            raise RowError(
+                f"{what}: expected {width} bytes (2*dim, dim={spec.dim}), got {type(value).__name__}"
+            )
+        raw = np.asarray(items, dtype=np.uint8)
+    if raw.size != width:
+        raise RowError(
+            f"{what}: vector of {raw.size} bytes, the collection expects {width} (2*dim, dim={spec.dim})"
+        )
+    dtype = np.dtype("<f2") if spec.data_type == "Float16Vector" else np.dtype(ml_dtypes.bfloat16)
+    floats = raw.view(dtype).astype(np.float64)
+    if not np.isfinite(floats).all():
+        raise RowError(f"{what}: vector holds a NaN or infinite {spec.data_type} value")
+    return floats.tolist()
+
+
+def _check_field(spec: FieldSpec, value: Any, what: str, source: str = "json") -> Any:
     t = spec.data_type
+    if t in HALF_VECTOR_TYPES and source in BYTE_LAYOUT_SOURCES:
+        return _half_bytes(spec, value, what)
+    if t == "Int8Vector":
+        vec = _as_list(value)
+        if vec is None or len(vec) != spec.dim:
+            got = f"{len(vec)} values" if vec is not None else type(value).__name__
+            raise RowError(f"{what}: expected {spec.dim} int8 values (dim={spec.dim}), got {got}")
+        for x in vec:
+            if not _is_int(x) or not -128 <= int(x) <= 127:
+                raise RowError(f"{what}: vector element {x!r:.20} is not an int8 (-128..127)")
+        return [float(x) for x in vec]
     if t in {"FloatVector", "Float16Vector", "BFloat16Vector"}:
         fast = _fast_vector(value, spec.dim)
         if fast is not None:
@@ -392,9 +441,11 @@ def _check_field(spec: FieldSpec, value: Any, what: str) -> Any:
     return _scalar(t, value, spec.max_length, what)
 
 
-def validate_row(schema: CollectionSchema, row: Any, where: str) -> dict[str, Any]:
+def validate_row(schema: CollectionSchema, row: Any, where: str, *, source: str = "json") -> dict[str, Any]:
     """Check one row against ``schema``; return the row ready for insertion. ``where`` names the
-    file and row (``"data/1.parquet: row 7"``); errors read ``<where>: field 'x': <problem>``."""
+    file and row (``"data/1.parquet: row 7"``); errors read ``<where>: field 'x': <problem>``.
+    ``source`` is the file kind (``parquet``, ``npy``, ``json``, ``jsonl``, ``csv``): Parquet and NumPy
+    carry Float16Vector / BFloat16Vector as bytes, the others (and REST inserts) as numbers."""
     if not isinstance(row, Mapping):
         raise RowError(f"{where}: a row must be an object, got {type(row).__name__}")
     row = dict(row)
@@ -415,7 +466,7 @@ def validate_row(schema: CollectionSchema, row: Any, where: str) -> dict[str, An
                 out[spec.name] = spec.default_value
                 continue
             raise RowError(f"{what}: missing (the field is not nullable and has no default)")
-        out[spec.name] = _check_field(spec, value, what)
+        out[spec.name] = _check_field(spec, value, what, source)
     if meta is not None:
         if isinstance(meta, str):
             try:

@@ -15,6 +15,11 @@ import pyarrow as pa
 from airflow_provider_vectorimport.exceptions import ConfigurationError
 from airflow_provider_vectorimport.prepare import staging as staging_dirs
 from airflow_provider_vectorimport.prepare.errors import PrepareError, TooManyErrors
+from airflow_provider_vectorimport.prepare.halffloat import (
+    HALF_FLOAT_LAYOUTS,
+    HALF_FLOAT_VECTORS,
+    decode_column,
+)
 from airflow_provider_vectorimport.prepare.progress import InputMeter, ProgressCallback
 from airflow_provider_vectorimport.prepare.readers import (
     DEFAULT_BLOCK_BYTES,
@@ -93,6 +98,7 @@ def prepare_files(
     overwrite: bool = False,
     block_size: int | str = DEFAULT_BLOCK_BYTES,
     threads: bool = True,
+    half_float_layout: str = "bytes",
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Check ``inputs`` against ``schema`` and write import files under ``out_dir``.
@@ -110,6 +116,13 @@ def prepare_files(
     ``progress(rows, input_bytes, total_bytes)`` is called after each checked batch
     (:mod:`~airflow_provider_vectorimport.prepare.progress`: a terminal bar or log lines).
 
+    ``half_float_layout``: how Float16Vector / BFloat16Vector fields go into Parquet and NumPy files.
+    ``"bytes"`` (default): ``2 * dim`` bytes per row (Parquet ``list<uint8>``, NumPy ``uint8``
+    ``(n, 2 * dim)``), what the Milvus 2.5 / 2.6 import readers and Zilliz Cloud read; input may be
+    floats (encoded as IEEE half / bfloat16) or those bytes. ``"float32"``: ``dim`` float32 values,
+    only for a server that reads them (milvus#49960 / #52306, master; no release known). JSON files
+    always hold ``dim`` numbers, as the JSON reader expects. See docs/prepare.md.
+
     Returns the manifest (see the package docs); raises :class:`PrepareError` listing bad rows
     (file, row, field, message), :class:`ConfigurationError` for bad arguments or schema.
     """
@@ -119,6 +132,10 @@ def prepare_files(
         raise ConfigurationError(f"mode must be 'fail_fast' or 'collect', got {mode!r}")
     if target not in LIMITS:
         raise ConfigurationError(f"target must be 'milvus', 'zilliz' or 'vikingdb', got {target!r}")
+    if half_float_layout not in HALF_FLOAT_LAYOUTS:
+        raise ConfigurationError(
+            f"half_float_layout must be one of {', '.join(HALF_FLOAT_LAYOUTS)}, got {half_float_layout!r}"
+        )
     if int(max_errors) < 1:
         raise ConfigurationError("max_errors must be at least 1")
     chunk_bytes = parse_size(chunk_size)
@@ -171,6 +188,7 @@ def prepare_files(
 
         writer_cls = writer_for(format)
     writer = writer_cls(staging, coll, arrow_schema)
+    writer.half_float_layout = half_float_layout
     dups = DuplicateChecker(coll.primary.name) if check_duplicates and not coll.auto_id else None
     groups: list[dict[str, Any]] = []
     chunk_open = False
@@ -260,7 +278,10 @@ def prepare_files(
                 pass
         if not success:
             staging_dirs.remove_staging(staging)
-    return build_manifest(groups, out, format, coll, target)
+    manifest = build_manifest(groups, out, format, coll, target)
+    if format in ("parquet", "numpy") and any(f.data_type in HALF_FLOAT_VECTORS for f in coll.data_fields):
+        manifest["half_float_layout"] = half_float_layout
+    return manifest
 
 
 def _threaded(items: Iterator[Any], stop: threading.Event, depth: int = 1) -> Iterator[Any]:
@@ -334,6 +355,18 @@ def _ordered_map(fn: Any, items: Iterator[Any], workers: int, stop: threading.Ev
         pool.shutdown(wait=False)
 
 
+def decode_half_float_input(table: pa.Table, coll: CollectionSchema) -> pa.Table:
+    """Float16 / BFloat16 vectors given as bytes (a ``binary`` or ``list<uint8>`` column of
+    ``2 * dim`` bytes per row, what pymilvus writes) -> ``list<float32>`` of ``dim`` values, so
+    the checks (and the row walk after a failure) see floats. Other columns are left alone."""
+    for f in coll.data_fields:
+        if f.data_type in HALF_FLOAT_VECTORS and f.name in table.column_names and f.dim:
+            decoded = decode_column(table.column(f.name), f.data_type, f.dim)
+            if decoded is not None:
+                table = table.set_column(table.schema.get_field_index(f.name), f.name, decoded)
+    return table
+
+
 def _process(batch: Batch, ctx: Context, sink: ErrorSink, arrow_schema: pa.Schema) -> pa.Table | None:
     """One batch -> output table (vectorised), falling back to rows to name errors exactly."""
     if batch.lines is not None:
@@ -356,10 +389,11 @@ def _process(batch: Batch, ctx: Context, sink: ErrorSink, arrow_schema: pa.Schem
                 rows.append(_BAD_ROW)
         return _rows(rows, ctx, sink, batch)
     if batch.table is not None:
-        result = _conform(batch.table, ctx, sink, batch)
+        table = decode_half_float_input(batch.table, ctx.schema)
+        result = _conform(table, ctx, sink, batch)
         if result is not _FALLBACK:
             return result
-        return _rows(batch.table.to_pylist(), ctx, sink, batch)
+        return _rows(table.to_pylist(), ctx, sink, batch)
     return _rows(batch.rows or [], ctx, sink, batch)
 
 

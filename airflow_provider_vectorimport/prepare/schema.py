@@ -9,7 +9,10 @@ A schema is what users already write for ``POST /v2/vectordb/collections/create`
                  "elementTypeParams": {"max_capacity": 8, "max_length": 32}}]}
 
 The whole create-collection body (``{"collectionName": ..., "schema": {...}}``) is accepted too.
-The output types are the ones pymilvus ``LocalBulkWriter`` writes, so files are interchangeable.
+The in-memory column types below are what the checks work on; the writers (``prepare/writers.py``)
+turn them into the file layouts the Milvus import readers read and pymilvus ``LocalBulkWriter`` writes
+(Float16Vector / BFloat16Vector: ``list<float32>`` here, ``2 * dim`` bytes per row in Parquet and
+NumPy files, see ``prepare/halffloat.py``).
 """
 
 from __future__ import annotations

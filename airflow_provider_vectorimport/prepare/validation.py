@@ -18,6 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from airflow_provider_vectorimport.prepare.errors import RowError, TooManyErrors
+from airflow_provider_vectorimport.prepare.halffloat import (  # noqa: F401 - FLOAT16_MAX re-exported
+    FLOAT16_MAX,
+    HALF_FLOAT_VECTORS,
+    decode_value,
+    half_limit,
+)
 from airflow_provider_vectorimport.prepare.schema import (
     DENSE_FLOAT_VECTORS,
     FLOAT_TYPES,
@@ -49,7 +55,6 @@ except ImportError:  # pragma: no cover
     JSONDecodeError = (json.JSONDecodeError, ValueError)
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-FLOAT16_MAX = 65504.0
 _MISSING = object()
 
 
@@ -215,6 +220,8 @@ def convert_value(spec: FieldSpec, v: Any, *, wide_floats: bool = False) -> Any:
     Raises ``ValueError`` with a message naming the problem."""
     t = spec.data_type
     if t in DENSE_FLOAT_VECTORS or t in ("Int8Vector", "BinaryVector"):
+        if t in HALF_FLOAT_VECTORS:
+            v = decode_value(v, t, spec.dim)  # bytes as pymilvus writes them -> float values
         if isinstance(v, bytes | bytearray) and t == "BinaryVector":
             v = list(v)
         if isinstance(v, np.ndarray):
@@ -228,7 +235,7 @@ def convert_value(spec: FieldSpec, v: Any, *, wide_floats: bool = False) -> Any:
             unit = " bytes (dim/8)" if t == "BinaryVector" else ""
             raise ValueError(f"vector has {len(v)} values, expected dim {width}{unit}")
         if t in DENSE_FLOAT_VECTORS:
-            limit = FLOAT16_MAX if t == "Float16Vector" else FLOAT32_MAX
+            limit = half_limit(t) if t in HALF_FLOAT_VECTORS else FLOAT32_MAX
             out = []
             for i, x in enumerate(v):
                 if x is None:
@@ -793,7 +800,7 @@ def _check_column(
             )
             failed = True
         if t in DENSE_FLOAT_VECTORS:
-            limit = FLOAT16_MAX if t == "Float16Vector" else FLOAT32_MAX
+            limit = half_limit(t) if t in HALF_FLOAT_VECTORS else FLOAT32_MAX
             failed = _check_finite_range(col, f, sink, file, first_row, limit, finite=True) or failed
     return failed
 

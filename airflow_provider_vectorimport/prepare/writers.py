@@ -1,10 +1,12 @@
 """Chunk writers. Each chunk is one import unit (one group of the manifest):
 
 * ``parquet``: ``part-00000.parquet`` - the column types pymilvus ``LocalBulkWriter`` writes
-  (``list<float32>`` vectors, JSON / sparse vectors / ``$meta`` as strings), row groups of ~32 MB.
+  (``list<float32>`` float vectors, ``list<uint8>`` of ``2 * dim`` bytes for Float16Vector /
+  BFloat16Vector (see ``prepare/halffloat.py``), JSON / sparse vectors / ``$meta`` as strings), row
+  groups of ~32 MB.
 * ``numpy``: a folder per chunk (``1/``, ``2/``...) with one ``<field>.npy`` per field: 2-D float32
-  for float vectors, 2-D uint8 for BinaryVector, 2-D int8 for Int8Vector, unicode for VarChar / JSON /
-  ``$meta``. Fixed-width columns stream straight to disk (the header is rewritten with the final
+  for float vectors, 2-D uint8 ``(n, 2 * dim)`` for Float16Vector / BFloat16Vector, 2-D uint8 for
+  BinaryVector, 2-D int8 for Int8Vector, unicode for VarChar / JSON / ``$meta``. Fixed-width columns stream straight to disk (the header is rewritten with the final
   row count at the end); string columns are spooled to Arrow IPC until their width is known.
 * ``json``: ``part-00000.json`` as ``{"rows": [...]}``; ``jsonl``: one row per line.
 """
@@ -18,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from airflow_provider_vectorimport.prepare.halffloat import HALF_FLOAT_VECTORS, encode, encode_column
 from airflow_provider_vectorimport.prepare.schema import META_FIELD, CollectionSchema
 from airflow_provider_vectorimport.prepare.validation import json_dumps, json_loads, to_numpy
 
@@ -29,6 +32,8 @@ class ChunkWriter:
     """Writes one chunk at a time under ``root``; ``close()`` returns the chunk's manifest group."""
 
     json_like = False
+    #: "bytes" (2 * dim bytes per row) or "float32" for Float16Vector / BFloat16Vector (prepare_files)
+    half_float_layout = "bytes"
 
     def __init__(self, root: str, schema: CollectionSchema, arrow_schema: pa.Schema) -> None:
         self.root = root
@@ -57,19 +62,27 @@ class ParquetChunkWriter(ChunkWriter):
         import pyarrow.parquet as pq
 
         self._vector_cols = {f.name for f in self.schema.data_fields if f.is_vector}
+        self._half_cols = {
+            f.name: f.data_type
+            for f in self.schema.data_fields
+            if f.data_type in HALF_FLOAT_VECTORS and self.half_float_layout == "bytes"
+        }
+        file_schema = self.arrow_schema
+        for name in self._half_cols:
+            i = file_schema.get_field_index(name)
+            file_schema = file_schema.set(i, pa.field(name, pa.list_(pa.uint8())))
+        self._file_schema = file_schema
 
         self.rel = f"part-{index:05d}.parquet"
-        scalar_cols = [
-            f.name for f in self.arrow_schema if not pa.types.is_list(f.type) and f.name != META_FIELD
-        ]
+        scalar_cols = [f.name for f in file_schema if not pa.types.is_list(f.type) and f.name != META_FIELD]
         # vectors (random-looking floats) gain nothing from snappy; skipping it saves ~1 s of CPU per GB
         compression = {
             f.name: "none" if pa.types.is_list(f.type) and f.name in self._vector_cols else "snappy"
-            for f in self.arrow_schema
+            for f in file_schema
         }
         self._writer = pq.ParquetWriter(
             os.path.join(self.root, self.rel),
-            self.arrow_schema,
+            file_schema,
             compression=compression,
             use_dictionary=scalar_cols or False,
             write_statistics=scalar_cols or False,
@@ -80,6 +93,9 @@ class ParquetChunkWriter(ChunkWriter):
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:
+        for name, data_type in self._half_cols.items():
+            i = table.schema.get_field_index(name)
+            table = table.set_column(i, name, encode_column(table.column(i).combine_chunks(), data_type))
         self._pending.append(table)
         self._pending_bytes += table.nbytes
         self._bytes += table.nbytes
@@ -116,14 +132,17 @@ def _npy_header(descr: str, shape: tuple[int, ...]) -> bytes:
 class _NpyColumn:
     """A fixed-width column streamed into ``.npy``; header patched with the row count on close."""
 
-    def __init__(self, path: str, dtype: np.dtype, width: int | None) -> None:
+    def __init__(self, path: str, dtype: np.dtype, width: int | None, half: str | None = None) -> None:
         self.path, self.dtype, self.width, self.rows = path, dtype, width, 0
+        self.half = half  # Float16Vector / BFloat16Vector: float values in, 2 bytes each out
         self.fh = open(path, "wb")
         self.fh.write(_npy_header(dtype.str, (0,)))
 
     def write(self, col: pa.Array) -> None:
         if self.width is None:
             arr = to_numpy(col).astype(self.dtype, copy=False)
+        elif self.half:
+            arr = encode(to_numpy(pc.list_flatten(col)), self.half).reshape(-1, self.width)
         else:
             arr = to_numpy(pc.list_flatten(col)).astype(self.dtype, copy=False)
             arr = arr.reshape(-1, self.width)
@@ -177,7 +196,7 @@ _NPY_DTYPES = {
     "Float": np.dtype("float32"),
     "Double": np.dtype("float64"),
     "FloatVector": np.dtype("float32"),
-    "Float16Vector": np.dtype("float32"),
+    "Float16Vector": np.dtype("float32"),  # half_float_layout="float32" only
     "BFloat16Vector": np.dtype("float32"),
     "BinaryVector": np.dtype("uint8"),
     "Int8Vector": np.dtype("int8"),
@@ -194,6 +213,9 @@ class NumpyChunkWriter(ChunkWriter):
             spec = self.schema.get(name)
             if spec is None or spec.data_type in ("VarChar", "JSON"):
                 self._cols[name] = _NpyStringColumn(path)
+            elif spec.data_type in HALF_FLOAT_VECTORS and self.half_float_layout == "bytes":
+                width = 2 * (spec.dim or 0)
+                self._cols[name] = _NpyColumn(path, np.dtype("uint8"), width, half=spec.data_type)
             else:
                 self._cols[name] = _NpyColumn(path, _NPY_DTYPES[spec.data_type], spec.vector_width)
         self._bytes = 0
