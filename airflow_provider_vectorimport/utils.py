@@ -230,6 +230,24 @@ def idempotency_key(context: Any, *parts: Any) -> str:
     return f"af-{prefix}-{digest}"
 
 
+def input_fingerprint(*manifests: Any) -> str | None:
+    """What the import's objects hold, from the upload manifest(s) given as ``files=`` /
+    ``object_urls=`` (each group's ``fingerprint``: keys, sizes and ETags at upload); None when a
+    manifest has none (plain key lists, older manifests)."""
+    for manifest in manifests:
+        if not isinstance(manifest, dict):
+            continue
+        groups = manifest.get("groups")
+        if not isinstance(groups, list) or not groups:
+            return None
+        prints = [g.get("fingerprint") if isinstance(g, dict) else None for g in groups]
+        texts = [fp for fp in prints if isinstance(fp, str) and fp]
+        if len(texts) != len(prints):
+            return None
+        return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:32]
+    return None
+
+
 def get_task_state(context: Any, key: str) -> Any:
     """Read a value persisted for this task instance across tries (Airflow >= 3.3 task_state_store)."""
     store = context.get("task_state_store") if hasattr(context, "get") else None

@@ -25,6 +25,14 @@ The scheduler runs with ``[scheduler] use_job_schedule = False``: the DAG has ``
 2025-01-01, and unpausing it (backfill runs of a paused DAG are not queued) would otherwise make the
 scheduler create every day since then; only the backfill's runs run here.
 Not part of the test suite: it takes minutes and four Airflow processes.
+
+``--replace``: the same deployment, but every run replaces its day (``--dag-run-conf
+'{"replace": true}'``: one partition per day, docs/replace.md). Pass 1 backfills the three days;
+then day 2's input is corrected (25 rows instead of 30, other ids) and pass 2 reprocesses the three
+days. Passes when pass 1 left 90 rows in one partition per day, and pass 2 left 85 (40 + 25 + 20: the
+corrected day once, no copy of the old day 2) still in exactly one partition per day::
+
+    PYTHONPATH=$PWD python scripts/backfill_check.py --replace
 """
 
 from __future__ import annotations
@@ -174,8 +182,65 @@ def one_pass(name: str, emulator, *extra: str) -> dict:
     return result
 
 
+def day_partitions() -> dict[str, list[str]]:
+    """The collection's partitions holding a day (``d_<yyyymmdd>...``), by day."""
+    from airflow_provider_vectorimport.hooks.partitions import PartitionHook
+
+    names = PartitionHook("zilliz_default").list_partitions(COLLECTION)
+    out: dict[str, list[str]] = {}
+    for name in sorted(names):
+        if name.startswith("d_"):
+            out.setdefault(name[2:10], []).append(name)
+    return out
+
+
+CORRECTED_DAY, CORRECTED_ROWS = "2025-01-02", 25
+
+
+def replace_checks(emulator) -> dict[str, bool]:
+    conf = ("--dag-run-conf", json.dumps({"replace": True}))
+    first = one_pass("pass 1 (replace each day)", emulator, *conf)
+    first_parts = day_partitions()
+    say(f"    partitions after pass 1: {first_parts}")
+    # day 2 is corrected: 25 rows, ids 1000.. (pass 1 loaded 30 rows, ids 40..69)
+    write_day(INPUT, CORRECTED_DAY, range(1000, 1000 + CORRECTED_ROWS))
+    second = one_pass(
+        "pass 2 (day 2 corrected, --reprocess-behavior completed, replace)",
+        emulator,
+        *conf,
+        "--reprocess-behavior",
+        "completed",
+    )
+    second_parts = day_partitions()
+    say(f"    partitions after pass 2: {second_parts}")
+    days = {d.replace("-", "") for d in DAYS}
+    corrected = sum(DAYS.values()) - DAYS[CORRECTED_DAY] + CORRECTED_ROWS
+    print()
+    print("| pass | runs | import jobs created | rows in collection | partitions per day |")
+    print("|---|---|---|---|---|")
+    for name, res, parts in (("1", first, first_parts), ("2 (day 2 corrected)", second, second_parts)):
+        per_day = sorted(len(v) for v in parts.values())
+        print(f"| {name} | {len(res['runs'])} | {res['jobs']} | {res['rows']} | {per_day} |")
+    print()
+    return {
+        "pass 1: 3 successful runs": [s for *_, s in first["runs"]] == ["success"] * 3,
+        "pass 1: 3 import jobs, 90 rows": first["jobs"] == 3 and first["rows"] == sum(DAYS.values()),
+        "pass 1: one partition per day": set(first_parts) == days
+        and all(len(v) == 1 for v in first_parts.values()),
+        "pass 2: the same 3 runs ran again, successfully": [s for *_, s in second["runs"]] == ["success"] * 3
+        and [r for _, r, _ in second["runs"]] == [r for _, r, _ in first["runs"]],
+        f"pass 2: {corrected} rows (the corrected day once, the old day 2 gone)": second["rows"] == corrected,
+        "pass 2: still one partition per day": set(second_parts) == days
+        and all(len(v) == 1 for v in second_parts.values()),
+        # days 1 and 3 hold the same bytes: their runs reattach to their jobs; day 2 is new
+        "pass 2: only the corrected day was imported again (4 jobs)": second["jobs"] == first["jobs"] + 1,
+    }
+
+
 def main() -> int:
     from airflow_provider_vectorimport.emulator import Emulator, EmulatorConfig
+
+    replace_mode = "--replace" in sys.argv[1:]
 
     started = time.monotonic()
     emulator = Emulator(EmulatorConfig(port=0, data_dir=str(HOME / "emulator"))).start()
@@ -193,49 +258,10 @@ def main() -> int:
         DEPLOY.start_components()
         DEPLOY.wait_parsed(DAG_ID)
         DEPLOY.airflow("dags", "unpause", DAG_ID)  # a paused DAG's backfill runs are not queued
-
-        first = one_pass("pass 1", emulator)
-        second = one_pass(
-            "pass 2 (the same backfill, --reprocess-behavior completed)",
-            emulator,
-            *(
-                "--reprocess-behavior",
-                "completed",
-            ),
-        )
-
-        expected_rows = sum(DAYS.values())
-        checks = {
-            "pass 1: 3 successful runs": [s for *_, s in first["runs"]] == ["success"] * 3,
-            "pass 2: the same 3 runs ran again, successfully": [s for *_, s in second["runs"]]
-            == ["success"] * 3
-            and [r for _, r, _ in second["runs"]] == [r for _, r, _ in first["runs"]],
-            "pass 1: 3 import jobs": first["jobs"] == 3,
-            "pass 2: still 3 import jobs (not 6)": second["jobs"] == 3,
-            f"rows = {expected_rows} after each pass (not {2 * expected_rows})": first["rows"]
-            == second["rows"]
-            == expected_rows,
-            "pass 1 uploaded every object": first["uploaded"] == len(first["objects"]) > 0,
-            "pass 2 uploaded nothing, skipped them all": second["uploaded"] == 0
-            and second["skipped"] == first["uploaded"],
-            "every object in the bucket is pass 1's (same ETag, LastModified)": second["objects"]
-            == first["objects"],
-            "pass 2 reattached to each day's job": all(
-                (second["reports"].get(d) or {}).get("reattached") is True
-                and (second["reports"].get(d) or {}).get("job_id")
-                == (first["reports"].get(d) or {}).get("job_id")
-                for d in DAYS
-            ),
-        }
-        print()
-        print("| pass | runs | import jobs created | rows in collection | objects uploaded | skipped |")
-        print("|---|---|---|---|---|---|")
-        for name, res in (("1", first), ("2 (reprocess completed)", second)):
-            print(
-                f"| {name} | {len(res['runs'])} | {res['jobs']} | {res['rows']} | {res['uploaded']} "
-                f"| {res['skipped']} |"
-            )
-        print()
+        if replace_mode:
+            checks = replace_checks(emulator)
+        else:
+            checks = append_checks(emulator)
         for what, passed in checks.items():
             say(f"{'ok  ' if passed else 'FAIL'} {what}")
         # Airflow's resume-after-defer race (apache/airflow#71580, #72716): a stale executor success
@@ -248,6 +274,51 @@ def main() -> int:
         return 0 if ok else 1
     finally:
         DEPLOY.finish(emulator, ok)
+
+
+def append_checks(emulator) -> dict[str, bool]:
+    first = one_pass("pass 1", emulator)
+    second = one_pass(
+        "pass 2 (the same backfill, --reprocess-behavior completed)",
+        emulator,
+        *(
+            "--reprocess-behavior",
+            "completed",
+        ),
+    )
+
+    expected_rows = sum(DAYS.values())
+    checks = {
+        "pass 1: 3 successful runs": [s for *_, s in first["runs"]] == ["success"] * 3,
+        "pass 2: the same 3 runs ran again, successfully": [s for *_, s in second["runs"]] == ["success"] * 3
+        and [r for _, r, _ in second["runs"]] == [r for _, r, _ in first["runs"]],
+        "pass 1: 3 import jobs": first["jobs"] == 3,
+        "pass 2: still 3 import jobs (not 6)": second["jobs"] == 3,
+        f"rows = {expected_rows} after each pass (not {2 * expected_rows})": first["rows"]
+        == second["rows"]
+        == expected_rows,
+        "pass 1 uploaded every object": first["uploaded"] == len(first["objects"]) > 0,
+        "pass 2 uploaded nothing, skipped them all": second["uploaded"] == 0
+        and second["skipped"] == first["uploaded"],
+        "every object in the bucket is pass 1's (same ETag, LastModified)": second["objects"]
+        == first["objects"],
+        "pass 2 reattached to each day's job": all(
+            (second["reports"].get(d) or {}).get("reattached") is True
+            and (second["reports"].get(d) or {}).get("job_id")
+            == (first["reports"].get(d) or {}).get("job_id")
+            for d in DAYS
+        ),
+    }
+    print()
+    print("| pass | runs | import jobs created | rows in collection | objects uploaded | skipped |")
+    print("|---|---|---|---|---|---|")
+    for name, res in (("1", first), ("2 (reprocess completed)", second)):
+        print(
+            f"| {name} | {len(res['runs'])} | {res['jobs']} | {res['rows']} | {res['uploaded']} "
+            f"| {res['skipped']} |"
+        )
+    print()
+    return checks
 
 
 if __name__ == "__main__":

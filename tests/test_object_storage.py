@@ -207,6 +207,7 @@ def test_manifest_from_xcom_text_is_accepted(monkeypatch, s3_endpoint, bucket, t
         task_id="u", manifest=str(manifest), bucket=bucket, prefix="m", conn_id="s3_m"
     )
     result = op.execute({})
+    assert len(result["groups"][0].pop("fingerprint")) == 32
     assert result["groups"] == [
         {"keys": ["m/part-00000.parquet"], "urls": [f"s3://{bucket}/m/part-00000.parquet"], "rows": 3}
     ]

@@ -243,3 +243,66 @@ def test_the_daily_example_replaces_a_corrected_day(daily, monkeypatch, load_dag
     parts = rest(em, "/v2/vectordb/partitions/list", {"collectionName": "daily_articles"})
     assert len([p for p in parts if p.startswith("d_20250102__vi_")]) == 1
     assert len([p for p in parts if p.startswith("d_20250103__vi_")]) == 1
+
+
+def _manifest(em, keys: list[str]) -> dict[str, Any]:
+    """``files=`` as the upload step returns it: the group's fingerprint of what its objects hold
+    (key, size, ETag, read back from the S3 server as the upload does)."""
+    from airflow_provider_vectorimport.storage.transfer import content_fingerprint
+
+    s3 = em.s3_client()
+    heads = {k: s3.head_object(Bucket=em.milvus_bucket, Key=k) for k in keys}
+    fp = content_fingerprint((k, h["ContentLength"], h["ETag"].strip('"')) for k, h in heads.items())
+    return {"bucket": em.milvus_bucket, "groups": [{"keys": keys, "fingerprint": fp}], "files": [keys]}
+
+
+@pytest.mark.parametrize("replace", ["partition", None])
+def test_a_cleared_task_whose_files_were_corrected_never_keeps_the_old_job(
+    vectorimport_emulator_env, replace
+):
+    """A real scheduler keeps the task state when a task is cleared (scripts/backfill_check.py
+    --replace found it): the re-run of a day whose files were re-uploaded with corrected data used to
+    reattach to the earlier job, green, with the old data left in place. With replace= it loads the
+    new bytes and retires the old copy; without, it fails saying why, and imports nothing."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_vectorimport.operators.zilliz import ZillizImportOperator
+    from tests.runtime import FakeTI, Store, context
+
+    em = vectorimport_emulator_env
+    name = make_collection(em)
+    key = f"{name}/day.parquet"
+
+    def op(files: dict[str, Any]) -> ZillizImportOperator:
+        return ZillizImportOperator(
+            task_id="import",
+            zilliz_conn_id="zilliz_emulator",
+            collection_name=name,
+            files=files,
+            partition_name="d_20260101" if replace else None,
+            replace=replace,
+            deferrable=False,
+            poll_interval=0.05,
+            timeout=60,
+        )
+
+    store = Store()  # one task instance: its state survives the clear
+    put_day(em, key, range(7), title="first")
+    first = op(_manifest(em, [key])).execute(context(FakeTI(1), store))
+    # the same bytes again (a retry): the earlier job is this input's import
+    again = op(_manifest(em, [key])).execute(context(FakeTI(2), store))
+    assert again["job_id"] == first["job_id"] and again["reattached"] is True
+    put_day(em, key, [*range(5), 100, 101, 102], title="corrected")  # same key, corrected rows
+    corrected = _manifest(em, [key])
+    if replace is None:
+        with pytest.raises(AirflowFailException, match=f"changed since an earlier try.*{first['job_id']}"):
+            op(corrected).execute(context(FakeTI(3), store))
+        assert sorted(r["id"] for r in rows(em, name)) == list(range(7))  # untouched, nothing added
+        return
+    third = op(corrected).execute(context(FakeTI(3), store))
+    assert third["job_id"] != first["job_id"] and not third.get("reattached")
+    assert third["replace"]["partition"] == first["replace"]["partition"] + "_2"
+    assert third["replace"]["dropped_partitions"] == [first["replace"]["partition"]]
+    got = rows(em, name)
+    assert sorted(r["id"] for r in got) == [0, 1, 2, 3, 4, 100, 101, 102]
+    assert {r["title"].split()[0] for r in got} == {"corrected"}

@@ -252,6 +252,14 @@ def test_manifest_upload_preserves_groups_and_rows(
     result = upload_plan(
         _client(config), plan_from_manifest(manifest_path), bucket, "imp/run-1", storage=config
     )
+    # each group carries what its objects hold now (key, size, the S3 server's ETag)
+    from airflow_provider_vectorimport.storage.transfer import content_fingerprint
+
+    for group in result["groups"]:
+        heads = [s3_client.head_object(Bucket=bucket, Key=k) for k in group["keys"]]
+        assert group.pop("fingerprint") == content_fingerprint(
+            (k, h["ContentLength"], h["ETag"].strip('"')) for k, h in zip(group["keys"], heads, strict=True)
+        )
     assert result["groups"] == [
         {
             "keys": ["imp/run-1/part-00000.parquet"],

@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_vectorimport.exceptions import ConfigurationError, JobFailedError, NotFoundError
 from airflow_provider_vectorimport.hooks.zilliz import ZillizHook
@@ -31,6 +31,7 @@ from airflow_provider_vectorimport.utils import (
     default_deferrable,
     get_task_state,
     idempotency_key,
+    input_fingerprint,
     normalize_file_groups,
     push_failure_summary,
     set_task_state,
@@ -305,10 +306,38 @@ class ZillizImportOperator(JobOperatorBase):
             push_failure_summary(context, summary)
             raise
 
+    def _inputs_changed(self, context: Context) -> bool:
+        """True when an earlier try's job read other bytes than this try's files hold now (the
+        same keys re-uploaded with corrected data, then the task cleared): that job is not this
+        input's import. With ``replace=`` this try loads the new bytes next to it and retires it;
+        without, reusing it would keep the old data and a new job would add a second copy, so it
+        fails, saying so."""
+        record = self._record(context)
+        then, now = record.get("input_fingerprint"), self._input_fingerprint
+        if not (record.get("job_id") and then and now) or then == now:
+            return False
+        if not self.replace:
+            raise AirflowFailException(
+                f"the files of this import changed since an earlier try imported them (job "
+                f"{record['job_id']}): reusing that job would keep the old data, a new job would add a "
+                "second copy. Load the slice with replace= (docs/replace.md) to replace it, or delete "
+                "the old rows and clear this task's state first."
+            )
+        self.log.warning(
+            "The files changed since job %s of an earlier try imported them: loading them again "
+            "into a new partition; the copy of that job is replaced after the check",
+            record["job_id"],
+        )
+        self._save(context, {})
+        set_task_state(context, REPLACE_STATE_KEY, "")
+        return True
+
     def execute(self, context: Context) -> dict[str, Any]:
         files, urls = self._files_arg()
         hook = self.hook
         self._context = context
+        self._input_fingerprint = input_fingerprint(self.files, self.object_urls)
+        fresh = self._inputs_changed(context)  # then no earlier job is this input's import
         partition = self._plan_replace(context)
         key = idempotency_key(context, self.collection_name, partition, files, urls, self.object_url)
         target = dict(
@@ -342,7 +371,7 @@ class ZillizImportOperator(JobOperatorBase):
         wanted = create_call_files(call)
         record = self._record(context)
         self._state_record = record
-        job = self._reattach(context, record, wanted)
+        job = None if fresh else self._reattach(context, record, wanted)
         reattached = job is not None
         if isinstance(job, dict):  # a completed job the service has forgotten since
             return job
@@ -396,6 +425,8 @@ class ZillizImportOperator(JobOperatorBase):
         )
         now = time.time()
         record.update(job_id=job_id, created_at=now, last_state=JobState.PENDING.value, last_seen=now)
+        if getattr(self, "_input_fingerprint", None):
+            record["input_fingerprint"] = self._input_fingerprint
         self._save(context, record)
         self.log.info("Created import job %s into %s", job_id, self.collection_name)
         return job_id

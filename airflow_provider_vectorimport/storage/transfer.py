@@ -201,6 +201,15 @@ def _check_bucket_name(bucket: str | None) -> str:
     return bucket
 
 
+def content_fingerprint(objects: Iterable[tuple[str, int | None, str | None]]) -> str:
+    """One digest of ``(key, size, etag)`` of some objects, in order: equal exactly when the same
+    keys hold the same bytes (an S3 ETag changes with the content)."""
+    h = hashlib.sha256()
+    for key, size, etag in objects:
+        h.update(f"{key}\t{size}\t{etag or ''}\n".encode())
+    return h.hexdigest()[:32]
+
+
 def file_sha256(path: str | os.PathLike[str]) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -579,12 +588,15 @@ def upload_plan(
         list_prefix,
     )
 
+    etags: dict[str, str] = {}  # the object each key names now (what an import of it reads)
+
     def one(lf: LocalFile) -> bool:
         key = keys[lf.rel]
         sha = file_sha256(lf.path) if options.checksum == "sha256" else None
         current = existing.get(key)
         if current is not None and current["size"] == lf.size:
             if _same_object(client, bucket, key, lf, sha, current["etag"], options):
+                etags[key] = current["etag"]
                 progress.file_done(skipped=True, size=lf.size)
                 return False
         args = {**(extra_args or {})}
@@ -608,6 +620,7 @@ def upload_plan(
                 f"s3://{bucket}/{key}: uploaded size {head.get('ContentLength')} != local size {lf.size}",
                 {lf.path: "size mismatch after upload"},
             )
+        etags[key] = str(head.get("ETag", "")).strip('"')
         progress.file_done(skipped=False)
         return True
 
@@ -616,11 +629,19 @@ def upload_plan(
         raise _failed("upload", failures, len(plan.files), bucket, list_prefix)
     logger.info("%s in %.1f s", progress.line(), progress.elapsed)
 
+    sizes = {keys[lf.rel]: lf.size for lf in plan.files}
     groups_out = []
     for group in plan.groups:
         gkeys = [join_key(prefix, rel) for rel in group["files"]]
         groups_out.append(
-            {"keys": gkeys, "urls": [storage.object_url(bucket, k) for k in gkeys], "rows": group.get("rows")}
+            {
+                "keys": gkeys,
+                "urls": [storage.object_url(bucket, k) for k in gkeys],
+                "rows": group.get("rows"),
+                # what the group's objects hold now: an import that read other bytes under the
+                # same keys (a corrected day) is not this group's import
+                "fingerprint": content_fingerprint((k, sizes.get(k), etags.get(k)) for k in gkeys),
+            }
         )
     all_keys = [keys[lf.rel] for lf in plan.files]
     n_uploaded = sum(1 for v in uploaded.values() if v)
