@@ -20,6 +20,7 @@ from airflow_provider_vectorimport.prepare.halffloat import (
     HALF_FLOAT_VECTORS,
     decode_column,
 )
+from airflow_provider_vectorimport.prepare.progress import InputMeter, ProgressCallback
 from airflow_provider_vectorimport.prepare.readers import (
     DEFAULT_BLOCK_BYTES,
     Batch,
@@ -98,6 +99,7 @@ def prepare_files(
     block_size: int | str = DEFAULT_BLOCK_BYTES,
     threads: bool = True,
     half_float_layout: str = "bytes",
+    progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Check ``inputs`` against ``schema`` and write import files under ``out_dir``.
 
@@ -111,6 +113,8 @@ def prepare_files(
     ``block_size`` is the unit of streaming (memory is about a dozen blocks plus one Parquet row
     group); ``threads=False`` runs the read / check / write stages in the calling thread only.
     ``check_duplicates`` keeps every primary key seen (memory grows with the row count).
+    ``progress(rows, input_bytes, total_bytes)`` is called after each checked batch
+    (:mod:`~airflow_provider_vectorimport.prepare.progress`: a terminal bar or log lines).
 
     ``half_float_layout``: how Float16Vector / BFloat16Vector fields go into Parquet and NumPy files.
     ``"bytes"`` (default): ``2 * dim`` bytes per row (Parquet ``list<uint8>``, NumPy ``uint8``
@@ -152,6 +156,7 @@ def prepare_files(
     unit_cap = limits.get(f"max_unit_bytes_{format}", limits["max_unit_bytes"])
     chunk_bytes = min(chunk_bytes, int(unit_cap * 0.9))
     sources = resolve_inputs(inputs, input_format)
+    meter = InputMeter(sources) if progress is not None else None
 
     out = os.path.abspath(os.fspath(out_dir))
     if os.path.exists(out) and not os.path.isdir(out):
@@ -214,6 +219,9 @@ def prepare_files(
             if table is not None and dups is not None:
                 if dups.check(table, sink, batch.source, batch.first_row):
                     table = None
+            if progress is not None and meter is not None:
+                nbytes = meter.measure(batch.source, batch.num_rows, batch.lines, batch.table)
+                progress(batch.num_rows, nbytes, meter.total_bytes)
             del batch  # let the input block go before the next one is read
             yield table
 
@@ -257,6 +265,8 @@ def prepare_files(
         if chunk_open:
             groups.append(writer.close())
             chunk_open = False
+        if progress is not None and meter is not None:
+            progress(0, meter.finish(), meter.total_bytes)
         staging_dirs.publish(staging, out)
         success = True
     finally:

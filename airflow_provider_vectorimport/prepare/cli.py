@@ -64,28 +64,40 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--check-duplicates", action="store_true", help="reject repeated primary keys")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    parser.add_argument(
+        "--progress",
+        default="auto",
+        choices=["auto", "bar", "lines", "none"],
+        help="progress on stderr: a bar on a terminal, a line every --progress-interval seconds otherwise",
+    )
+    parser.add_argument("--progress-interval", type=float, default=10.0, help="seconds between lines")
 
 
 def run(args: argparse.Namespace) -> int:
     from airflow_provider_vectorimport.prepare import PrepareError, prepare_files
+    from airflow_provider_vectorimport.prepare.progress import ConsoleProgress
     from airflow_provider_vectorimport.schema_source import attach_schema, resolve_prepare_schema
 
     try:
         with contextlib.redirect_stdout(sys.stderr):  # Airflow's log lines must not mix with the manifest
             schema, source = resolve_prepare_schema(args.schema, args.from_collection)
-        manifest = prepare_files(
-            args.inputs,
-            schema,
-            args.out,
-            format=args.format,
-            chunk_size=args.chunk_size,
-            mode=args.mode,
-            max_errors=args.max_errors,
-            target=args.target,
-            input_format=args.input_format,
-            check_duplicates=args.check_duplicates,
-            overwrite=args.overwrite,
-        )
+        with ConsoleProgress(
+            "prepare", mode=args.progress, interval=args.progress_interval, stream=sys.stderr
+        ) as progress:
+            manifest = prepare_files(
+                args.inputs,
+                schema,
+                args.out,
+                format=args.format,
+                chunk_size=args.chunk_size,
+                mode=args.mode,
+                max_errors=args.max_errors,
+                target=args.target,
+                input_format=args.input_format,
+                check_duplicates=args.check_duplicates,
+                overwrite=args.overwrite,
+                progress=None if args.progress == "none" else progress,
+            )
     except PrepareError as exc:
         print(str(exc), file=sys.stderr)
         return 1
