@@ -27,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from airflow_provider_vectorimport.exceptions import ConfigurationError
+from airflow_provider_vectorimport.prepare.texttypes import STRING_TYPES
 
 META_FIELD = "$meta"
 
@@ -41,6 +42,9 @@ _TYPE_ALIASES: dict[str, tuple[str, ...]] = {
     "Double": ("double", "float64"),
     "VarChar": ("varchar", "string"),
     "JSON": ("json",),
+    "Text": ("text",),
+    "Timestamptz": ("timestamptz",),
+    "Geometry": ("geometry",),
     "Array": ("array",),
     "FloatVector": ("floatvector",),
     "Float16Vector": ("float16vector",),
@@ -195,7 +199,7 @@ class FieldSpec:
             if wide_floats and t == "Float":
                 return pa.float64()
             return _ARROW_SCALAR[t]
-        if t in ("JSON", "SparseFloatVector"):
+        if t in ("JSON", "SparseFloatVector") or t in STRING_TYPES:
             return pa.string()
         if t == "Array":
             elem = _ARROW_SCALAR[self.element_type or ""]
