@@ -181,7 +181,7 @@ def _compatible(f: FieldSpec, t: pa.DataType) -> bool:
         return pa.types.is_floating(t) or pa.types.is_integer(t)
     if dt == "Bool":
         return pa.types.is_boolean(t)
-    if dt in ("VarChar", "JSON"):
+    if dt in ("VarChar", "JSON", "Text", "Timestamptz", "Geometry"):
         return (
             pa.types.is_string(t) or pa.types.is_large_string(t) or (dt == "JSON" and pa.types.is_struct(t))
         )

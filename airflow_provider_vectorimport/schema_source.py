@@ -89,6 +89,75 @@ def _default_value(raw: Any) -> Any:
 
 _SIZED_TYPE = re.compile(r"^\s*([A-Za-z0-9_]+)\s*\((\d+)\)\s*$")
 
+# What a describe answer carries (Milvus handler_v2.go printFieldDetail / getCollectionDetails; the
+# "Describe Collection (V2)" docs example). A key outside these is an error naming it when it could
+# change the files: at the top a list (it may carry fields, like structArrayFields), on a field any
+# set value. Unknown scalars at the top (timestamps, ids) are not about fields and are ignored.
+DESCRIBE_KEYS = frozenset(
+    {
+        "collectionName",
+        "collectionID",
+        "dbName",
+        "description",
+        "autoId",
+        "enableDynamicField",
+        "fields",
+        "functions",
+        "indexes",
+        "load",
+        "partitionsNum",
+        "properties",
+        "shardsNum",
+        "consistencyLevel",
+        "aliases",
+        "rowCount",
+    }
+)
+DESCRIBE_FIELD_KEYS = frozenset(
+    {
+        "id",
+        "name",
+        "fieldName",
+        "type",
+        "dataType",
+        "primaryKey",
+        "isPrimary",
+        "autoId",
+        "partitionKey",
+        "clusteringKey",
+        "nullable",
+        "defaultValue",
+        "description",
+        "params",
+        "elementTypeParams",
+        "elementType",
+        "elementDataType",
+        "isFunctionOutput",
+    }
+)
+
+
+def _check_describe_keys(name: str, data: Mapping[str, Any]) -> None:
+    for key, value in data.items():
+        if key in DESCRIBE_KEYS or not isinstance(value, list) or not value:
+            continue
+        raise UnsupportedSchemaError(
+            f"collection {name!r}: the describe answer has {key!r}, which prepare does not understand "
+            "(it may carry fields, e.g. Array-of-Struct fields); refusing rather than leaving them out "
+            "of the files"
+        )
+
+
+def _check_describe_field_keys(name: str, fname: str, raw: Mapping[str, Any]) -> None:
+    unknown = sorted(
+        str(k) for k, v in raw.items() if k not in DESCRIBE_FIELD_KEYS and v not in (None, False, "", [], {})
+    )
+    if unknown:
+        raise UnsupportedSchemaError(
+            f"collection {name!r}: field {fname!r}: unknown key {unknown[0]!r} in the describe answer; "
+            "refusing rather than ignoring a property that may change the files"
+        )
+
 
 def schema_from_milvus_describe(answer: Mapping[str, Any], collection: str | None = None) -> CollectionSchema:
     """Convert a ``collections/describe`` answer (the envelope or its ``data``) to a schema."""
@@ -97,11 +166,13 @@ def schema_from_milvus_describe(answer: Mapping[str, Any], collection: str | Non
     raw_fields = data.get("fields")
     if not isinstance(raw_fields, list) or not raw_fields:
         raise ConfigurationError(f"collection {name!r}: the describe answer lists no fields")
+    _check_describe_keys(name, data)
     fields: list[dict[str, Any]] = []
     for raw in raw_fields:
         fname = str(raw.get("name") or raw.get("fieldName") or "")
         if not fname or fname == "$meta":
             continue
+        _check_describe_field_keys(name, fname, raw)
         type_text = str(raw.get("type") or raw.get("dataType") or "")
         params = _params(raw.get("params") or raw.get("elementTypeParams"))
         sized = _SIZED_TYPE.match(type_text)  # the old v1 form "VarChar(256)" / "FloatVector(768)"

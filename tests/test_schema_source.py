@@ -127,7 +127,7 @@ def test_old_sized_type_form_and_wrapped_default():
 @pytest.mark.parametrize(
     "field, expected",
     [
-        ({"name": "geo", "type": "Geometry"}, "type 'Geometry'"),
+        ({"name": "geo", "type": "ArrayOfVector"}, "type 'ArrayOfVector'"),
         ({"name": "geo", "type": "Array", "elementType": "JSON", "params": []}, "Array of 'JSON'"),
         ({"name": "geo", "type": "SparseFloatVector", "isFunctionOutput": True}, "function output"),
     ],

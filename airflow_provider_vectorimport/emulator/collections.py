@@ -63,6 +63,11 @@ _DATA_TYPES = {
     "VarChar": "VARCHAR",
     "JSON": "JSON",
     "Array": "ARRAY",
+    # Milvus Lite has no TEXT and refuses most WKT but points and polygons: both kept as VarChar of the
+    # longest Lite allows (the emulator has checked the values before)
+    "Text": "VARCHAR",
+    "Timestamptz": "TIMESTAMPTZ",
+    "Geometry": "VARCHAR",
     "FloatVector": "FLOAT_VECTOR",
     "BinaryVector": "BINARY_VECTOR",
     # Milvus Lite has no Float16Vector, BFloat16Vector or Int8Vector: the emulator keeps their (already
@@ -126,6 +131,8 @@ class CollectionStore:
                     kwargs["dim"] = f.dim
                 if f.max_length is not None:
                     kwargs["max_length"] = f.max_length
+                if f.data_type in ("Text", "Geometry"):
+                    kwargs["max_length"] = 65535
                 if f.max_capacity is not None:
                     kwargs["max_capacity"] = f.max_capacity
                 if f.element_type:

@@ -19,7 +19,21 @@ INT_RANGES = {
     "Int32": (-(2**31), 2**31 - 1),
     "Int64": (-(2**63), 2**63 - 1),
 }
-SCALAR_TYPES = {"Bool", "Int8", "Int16", "Int32", "Int64", "Float", "Double", "VarChar", "JSON", "Array"}
+SCALAR_TYPES = {
+    "Bool",
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
+    "Float",
+    "Double",
+    "VarChar",
+    "JSON",
+    "Array",
+    "Text",
+    "Timestamptz",
+    "Geometry",
+}
 VECTOR_TYPES = {
     "FloatVector",
     "BinaryVector",
@@ -314,6 +328,14 @@ def _scalar(spec_type: str, value: Any, max_length: int | None, what: str) -> An
         if max_length is not None and size > max_length:
             raise RowError(f"{what}: string of {size} bytes exceeds max_length {max_length}")
         return value
+    if spec_type == "Text":
+        if not isinstance(value, str):
+            raise RowError(f"{what}: expected Text (string), got {type(value).__name__} {value!r:.40}")
+        return value
+    if spec_type == "Timestamptz":
+        return _timestamptz(value, what)
+    if spec_type == "Geometry":
+        return _wkt(value, what)
     if spec_type == "JSON":
         if isinstance(value, str | bytes):
             try:
@@ -324,6 +346,37 @@ def _scalar(spec_type: str, value: Any, max_length: int | None, what: str) -> An
             return value
         raise RowError(f"{what}: expected JSON, got {type(value).__name__}")
     raise RowError(f"{what}: unsupported type {spec_type}")
+
+
+def _timestamptz(value: Any, what: str) -> str:
+    """An ISO 8601 date-time string (the readers' timestamptz.ValidateAndReturnUnixMicroTz)."""
+    import datetime
+
+    if not isinstance(value, str):
+        raise RowError(
+            f"{what}: expected Timestamptz (ISO 8601 string), got {type(value).__name__} {value!r:.40}"
+        )
+    try:
+        datetime.datetime.fromisoformat(value.strip().replace("z", "Z"))
+    except ValueError as exc:
+        raise RowError(f"{what}: invalid Timestamptz {value!r:.40}: {exc}") from None
+    return value
+
+
+def _wkt(value: Any, what: str) -> str:
+    """WKT text (the readers' ConvertWKTToWKB); parsed with shapely where it is installed, else by
+    the store on insert."""
+    if not isinstance(value, str):
+        raise RowError(f"{what}: expected Geometry (WKT string), got {type(value).__name__} {value!r:.40}")
+    try:
+        import shapely
+    except ImportError:  # pragma: no cover
+        return value
+    try:
+        shapely.from_wkt(value)
+    except Exception as exc:
+        raise RowError(f"{what}: invalid WKT {value!r:.40}: {str(exc).splitlines()[0]}") from None
+    return value
 
 
 def _as_list(value: Any) -> list[Any] | None:

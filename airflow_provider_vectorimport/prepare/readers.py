@@ -4,7 +4,9 @@
   vectorised) finds the array's elements and rewrites each block as JSON Lines for pyarrow's JSON
   reader, so a file of any size is read in blocks of ``block_bytes`` without loading it.
 * JSON Lines: blocks cut at line ends. CSV: ``pyarrow.csv.open_csv`` (vectors as JSON arrays in cells).
-* Parquet: ``ParquetFile.iter_batches``. In memory: Arrow tables, pandas DataFrames, iterables of dicts.
+* Parquet: ``ParquetFile.iter_batches``. In memory: Arrow tables, pandas DataFrames, iterables of dicts,
+  and :class:`RecordBatchStream` (an iterator of Arrow record batches, read one batch at a time: what
+  an engine's partition hands over).
 """
 
 from __future__ import annotations
@@ -56,6 +58,17 @@ class Batch:
     errors: list[tuple[int, str]] = field(default_factory=list)  # (row, message): malformed input
 
 
+@dataclass
+class RecordBatchStream:
+    """An iterable of Arrow record batches (or tables), consumed once, one batch at a time, never
+    materialised: the input kind of an engine partition (Spark ``mapInArrow``, Dask
+    ``map_partitions``, Ray ``map_batches``). Rows are numbered across the batches from 1 and errors
+    name ``label`` as their file."""
+
+    batches: Iterable[Any]
+    label: str = "<record batches>"
+
+
 class InputError(Exception):
     """Malformed input detected while scanning (a file / row / message triple)."""
 
@@ -81,7 +94,9 @@ def resolve_inputs(inputs: Any, input_format: str | None = None) -> list[tuple[s
         raise ConfigurationError(f"inputs: unsupported type {type(inputs).__name__}")
     resolved: list[tuple[str, Any, str]] = []
     for i, item in enumerate(items):
-        if isinstance(item, str | os.PathLike):
+        if isinstance(item, RecordBatchStream):
+            resolved.append(("batches", item.batches, item.label))
+        elif isinstance(item, str | os.PathLike):
             for path in _expand_path(os.fspath(item)):
                 resolved.append((_format_of(path, input_format), path, path))
         elif isinstance(item, pa.Table | pa.RecordBatch):
@@ -98,7 +113,10 @@ def resolve_inputs(inputs: Any, input_format: str | None = None) -> list[tuple[s
 
 
 def _is_single(obj: Any) -> bool:
-    return isinstance(obj, str | os.PathLike | pa.Table | pa.RecordBatch) or type(obj).__name__ == "DataFrame"
+    return (
+        isinstance(obj, str | os.PathLike | pa.Table | pa.RecordBatch | RecordBatchStream)
+        or type(obj).__name__ == "DataFrame"
+    )
 
 
 def _expand_path(path: str) -> list[str]:
@@ -461,6 +479,24 @@ def iter_arrow(
         )
 
 
+def iter_record_batch_stream(
+    batches: Iterable[Any], label: str, block_bytes: int = DEFAULT_BLOCK_BYTES
+) -> Iterator[Batch]:
+    """Each record batch (or table) of ``batches`` in turn, cut like :func:`iter_arrow`, rows numbered
+    across batches; only the batch being read is held."""
+    row = 1
+    for n, item in enumerate(batches, 1):
+        if not isinstance(item, pa.RecordBatch | pa.Table):
+            raise InputError(
+                label, row, f"batch {n} is a {type(item).__name__}, not an Arrow RecordBatch or Table"
+            )
+        for part in iter_arrow(item, label, block_bytes):
+            part.first_row += row - 1
+            yield part
+        row += item.num_rows
+        del item
+
+
 def iter_pandas(df: Any, label: str, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[Batch]:
     step = ROWS_PER_MEMORY_BATCH
     for start in range(0, len(df), step):
@@ -499,6 +535,8 @@ def iter_batches(kind: str, obj: Any, label: str, block_bytes: int = DEFAULT_BLO
         return iter_parquet(obj, block_bytes)
     if kind == "arrow":
         return iter_arrow(obj, label, block_bytes)
+    if kind == "batches":
+        return iter_record_batch_stream(obj, label, block_bytes)
     if kind == "pandas":
         return iter_pandas(obj, label, block_bytes)
     return iter_rows(obj, label)

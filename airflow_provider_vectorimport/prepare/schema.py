@@ -27,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from airflow_provider_vectorimport.exceptions import ConfigurationError
+from airflow_provider_vectorimport.prepare.texttypes import STRING_TYPES
 
 META_FIELD = "$meta"
 
@@ -41,6 +42,9 @@ _TYPE_ALIASES: dict[str, tuple[str, ...]] = {
     "Double": ("double", "float64"),
     "VarChar": ("varchar", "string"),
     "JSON": ("json",),
+    "Text": ("text",),
+    "Timestamptz": ("timestamptz",),
+    "Geometry": ("geometry",),
     "Array": ("array",),
     "FloatVector": ("floatvector",),
     "Float16Vector": ("float16vector",),
@@ -70,6 +74,72 @@ _ARROW_SCALAR = {
 }
 INT_RANGES = {"Int8": (-(2**7), 2**7 - 1), "Int16": (-(2**15), 2**15 - 1), "Int32": (-(2**31), 2**31 - 1)}
 INT_RANGES["Int64"] = (-(2**63), 2**63 - 1)
+
+
+# Keys prepare reads, or knows to have no effect on the files (index, clustering, analyzer settings).
+# Any other key is an error naming it: a schema is never read with a part of it silently dropped.
+BODY_KEYS = frozenset(
+    {"collectionName", "dbName", "schema", "indexParams", "params", "description", "properties"}
+)
+SCHEMA_KEYS = frozenset(
+    {
+        "autoId",
+        "autoID",
+        "auto_id",
+        "enableDynamicField",
+        "enable_dynamic_field",
+        "fields",
+        "functions",
+        "description",
+        "fingerprint",  # schema.json written next to prepared files (schema_source.write_schema_file)
+        "source",
+    }
+)
+FIELD_KEYS = frozenset(
+    {
+        "fieldName",
+        "name",
+        "dataType",
+        "type",
+        "isPrimary",
+        "is_primary",
+        "autoId",
+        "autoID",
+        "elementTypeParams",
+        "elementDataType",
+        "nullable",
+        "defaultValue",
+        "default_value",
+        "description",
+        "isPartitionKey",
+        "isClusteringKey",
+    }
+)
+PARAM_KEYS = frozenset(
+    {
+        "dim",
+        "max_length",
+        "max_capacity",
+        # text-search settings of a VarChar: no effect on the file layout
+        "enable_analyzer",
+        "enable_match",
+        "analyzer_params",
+        "multi_analyzer_params",
+        "mmap_enabled",
+        "mmap.enabled",
+    }
+)
+
+
+def check_keys(raw: Mapping[str, Any], known: frozenset[str], where: str) -> None:
+    """ConfigurationError naming the first key of ``raw`` that is not in ``known``."""
+    unknown = sorted(str(k) for k in raw if k not in known)
+    if unknown:
+        raise ConfigurationError(
+            f"schema: {where}: unknown key {unknown[0]!r}"
+            + (f" (and {', '.join(map(repr, unknown[1:]))})" if len(unknown) > 1 else "")
+            + f"; prepare understands {', '.join(sorted(known))}"
+        )
 
 
 def canonical_type(name: Any, where: str) -> str:
@@ -129,7 +199,7 @@ class FieldSpec:
             if wide_floats and t == "Float":
                 return pa.float64()
             return _ARROW_SCALAR[t]
-        if t in ("JSON", "SparseFloatVector"):
+        if t in ("JSON", "SparseFloatVector") or t in STRING_TYPES:
             return pa.string()
         if t == "Array":
             elem = _ARROW_SCALAR[self.element_type or ""]
@@ -221,7 +291,24 @@ class CollectionSchema:
         if not isinstance(data, Mapping):
             raise ConfigurationError("schema must be a JSON object")
         if "fields" not in data and isinstance(data.get("schema"), Mapping):
+            check_keys(data, BODY_KEYS, "the create-collection body")
             data = data["schema"]  # a whole create-collection request body
+        if data.get("structArrayFields"):
+            raise ConfigurationError(
+                "schema: structArrayFields (Array-of-Struct fields) are not supported by prepare yet"
+            )
+        check_keys({k: v for k, v in data.items() if k != "structArrayFields"}, SCHEMA_KEYS, "the schema")
+        if data.get("functions"):
+            outputs = [
+                str(n)
+                for fn in data["functions"]
+                if isinstance(fn, Mapping)
+                for n in fn.get("outputFieldNames") or []
+            ]
+            raise ConfigurationError(
+                "schema: functions (e.g. BM25) are not supported by prepare: their output fields "
+                f"{outputs} are made by the service, not read from files"
+            )
         raw_fields = data.get("fields")
         if not isinstance(raw_fields, list) or not raw_fields:
             raise ConfigurationError("schema: 'fields' must be a non-empty list")
@@ -241,10 +328,12 @@ class CollectionSchema:
             if name == META_FIELD:
                 raise ConfigurationError(f"schema: {where}: '$meta' is reserved for dynamic fields")
             seen.add(name)
+            check_keys(raw, FIELD_KEYS, where)
             dtype = canonical_type(raw.get("dataType", raw.get("type")), where)
             params = raw.get("elementTypeParams") or {}
             if not isinstance(params, Mapping):
                 raise ConfigurationError(f"schema: {where}: elementTypeParams must be an object")
+            check_keys(params, PARAM_KEYS, f"{where} elementTypeParams")
             is_primary = bool(raw.get("isPrimary", raw.get("is_primary", False)))
             field_auto = bool(raw.get("autoId", raw.get("autoID", False)))
             dim = max_length = max_capacity = None

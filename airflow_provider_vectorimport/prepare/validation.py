@@ -33,6 +33,7 @@ from airflow_provider_vectorimport.prepare.schema import (
     CollectionSchema,
     FieldSpec,
 )
+from airflow_provider_vectorimport.prepare.texttypes import STRING_TYPES, check_string_type
 
 try:  # orjson is much faster where available (pymilvus depends on it); json is the fallback
     import orjson
@@ -201,7 +202,7 @@ def _from_text(spec: FieldSpec, text: str) -> Any:
             return float(text)
     except ValueError:
         raise ValueError(f"cannot read {_show(text)} as {t}") from None
-    if t == "VarChar":
+    if t == "VarChar" or t in STRING_TYPES:
         return text
     if t == "JSON":
         return _JsonText(text)
@@ -281,6 +282,12 @@ def convert_value(spec: FieldSpec, v: Any, *, wide_floats: bool = False) -> Any:
                 raise ValueError(f"sparse value at index {idx} is not a finite number: {_show(x)}")
             out_sparse[str(idx)] = float(x)
         return json_dumps(out_sparse)
+    if t in STRING_TYPES:
+        checked = check_string_type(t, v)
+        problem = utf8_problem(checked)
+        if problem:
+            raise ValueError(problem)
+        return checked
     if t == "JSON":
         if isinstance(v, _JsonText):
             try:
@@ -344,7 +351,7 @@ def normalize_rows(
         row_failed = False
         for f in fields:
             v = row.get(f.name, _MISSING)
-            if text_cells and isinstance(v, str) and v == "" and f.data_type != "VarChar":
+            if text_cells and isinstance(v, str) and v == "" and f.data_type not in ("VarChar", "Text"):
                 v = None
             if v is _MISSING or v is None:
                 if f.has_default:
@@ -557,7 +564,7 @@ def conform_table(
             out_names.append(f.name)
             continue
         col = table.column(f.name).combine_chunks()
-        if text_cells and f.data_type != "VarChar":
+        if text_cells and f.data_type not in ("VarChar", "Text"):
             col = pc.if_else(pc.equal(col, ""), pa.scalar(None, col.type), col)
         col = _cast_column(col, f, target, text_cells)
         if col.null_count:
@@ -680,7 +687,10 @@ def _cast_column(col: pa.Array, f: FieldSpec, target: pa.DataType, text_cells: b
                 return col.cast(pa.string())
         raise NeedRowCheck  # objects / sparse: normalised row by row
     if text_cells and (
-        pa.types.is_string(col.type) and t not in ("VarChar", "Bool") and t not in INT_TYPES | FLOAT_TYPES
+        pa.types.is_string(col.type)
+        and t not in ("VarChar", "Bool")
+        and t not in INT_TYPES | FLOAT_TYPES
+        and t not in STRING_TYPES
     ):
         col = _parse_json_text_column(col, target)
     if col.type == target:
@@ -728,6 +738,8 @@ def _check_column(
                 lambda r: f"string of {int(lens[r])} bytes exceeds max_length {f.max_length}",
             )
             failed = True
+    elif t in ("Timestamptz", "Geometry"):
+        failed = _check_string_values(col, f, sink, file, first_row)
     elif t in FLOAT_TYPES:
         vals = to_numpy(col)
         valid = valid_mask(col)  # the values under nulls are undefined
@@ -802,6 +814,20 @@ def _check_column(
         if t in DENSE_FLOAT_VECTORS:
             limit = half_limit(t) if t in HALF_FLOAT_VECTORS else FLOAT32_MAX
             failed = _check_finite_range(col, f, sink, file, first_row, limit, finite=True) or failed
+    return failed
+
+
+def _check_string_values(col: pa.Array, f: FieldSpec, sink: ErrorSink, file: str, first_row: int) -> bool:
+    """Timestamptz / Geometry strings parsed one by one (the readers parse each); True on errors."""
+    failed = False
+    for r, value in enumerate(col.to_pylist()):
+        if value is None:
+            continue
+        try:
+            check_string_type(f.data_type, value)
+        except ValueError as exc:
+            sink.add(file, first_row + r, f.name, str(exc))
+            failed = True
     return failed
 
 

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from airflow_provider_vectorimport.prepare.halffloat import HALF_FLOAT_VECTORS, encode, encode_column
 from airflow_provider_vectorimport.prepare.schema import META_FIELD, CollectionSchema
+from airflow_provider_vectorimport.prepare.texttypes import STRING_TYPES
 from airflow_provider_vectorimport.prepare.validation import json_dumps, json_loads, to_numpy
 
 ROW_GROUP_BYTES = 8 << 20  # LocalBulkWriter uses 32 MB; smaller keeps the pipeline well under 300 MB RSS
@@ -211,7 +212,7 @@ class NumpyChunkWriter(ChunkWriter):
         for name in self.arrow_schema.names:
             path = os.path.join(self.root, self.folder, f"{name}.npy")
             spec = self.schema.get(name)
-            if spec is None or spec.data_type in ("VarChar", "JSON"):
+            if spec is None or spec.data_type in ("VarChar", "JSON") or spec.data_type in STRING_TYPES:
                 self._cols[name] = _NpyStringColumn(path)
             elif spec.data_type in HALF_FLOAT_VECTORS and self.half_float_layout == "bytes":
                 width = 2 * (spec.dim or 0)
