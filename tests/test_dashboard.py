@@ -50,6 +50,7 @@ class Dashboard:
     home: Path
     produced: dict
     tokens: dict[str, str] = field(default_factory=dict)
+    connections: dict[str, str] = field(default_factory=dict)
 
     def get(self, path: str, user: str | None = "admin", **params) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
@@ -110,7 +111,12 @@ def dashboard(tmp_path_factory) -> Dashboard:
         server = demo.launch_api_server(port, home / "api-server.log", server_env)
         line = _wait_for_line(setup_log, "DASHBOARD_ENV ", setup, 400)
         demo.wait_until_up(server, port, home / "api-server.log")
-        board = Dashboard(f"http://127.0.0.1:{port}", home, json.loads(line.split(" ", 1)[1]))
+        board = Dashboard(
+            f"http://127.0.0.1:{port}",
+            home,
+            json.loads(line.split(" ", 1)[1]),
+            connections=json.loads(ready.split(" ", 1)[1]),
+        )
         for user, password in PASSWORDS.items():
             resp = requests.post(
                 f"{board.url}/auth/token", json={"username": user, "password": password}, timeout=30
@@ -365,6 +371,74 @@ def test_live_refresh_only_for_waiting_jobs_the_user_may_read(dashboard):
     assert anonymous.status_code == 401
 
 
+def test_a_cached_live_answer_never_carries_another_callers_record():
+    """The live cache holds the service's answer only: two DAGs (two teams) whose deferred tasks
+    name the same job id each get a record of their own task instance, never the other's."""
+    from airflow_provider_vectorimport.plugins.api import _LiveLimiter, live_record
+    from airflow_provider_vectorimport.plugins.jobs import TaskRow
+
+    def row(dag_id: str) -> TaskRow:
+        return TaskRow(
+            dag_id=dag_id,
+            run_id=f"manual__{dag_id}",
+            task_id="import",
+            map_index=-1,
+            try_number=1,
+            state="deferred",
+            operator="ZillizImportOperator",
+            start_date=None,
+            end_date=None,
+            duration=None,
+            xcoms={"job_id": "job-7"},
+        )
+
+    limiter = _LiveLimiter(15.0, 20, 60.0)
+    key = ("zilliz", "zilliz_cloud", "job-7")
+    summary = {"job_id": "job-7", "state": "running", "progress": 40, "collection_name": "c"}
+    limiter.store(key, summary, "2026-12-05T00:00:00+00:00")
+    for dag_id in ("team_a_dag", "team_b_dag"):
+        cached = limiter.cached(key)
+        assert cached is not None
+        record = live_record(row(dag_id), *cached)
+        assert record is not None
+        assert (record["dag_id"], record["run_id"], record["job_id"]) == (
+            dag_id,
+            f"manual__{dag_id}",
+            "job-7",
+        )
+        assert f"/dags/{dag_id}/" in record["ti_url"]
+    # one call per job in flight, and a bound on all of them
+    assert limiter.begin(key) is None and "already" in (limiter.begin(key) or "")
+    for i in range(limiter.concurrency - 1):
+        assert limiter.begin(("zilliz", "c", f"j{i}")) is None
+    assert "too many" in (limiter.begin(("zilliz", "c", "one-more")) or "")
+    limiter.end(key)
+    assert limiter.begin(("zilliz", "c", "one-more")) is None
+
+
+def test_listing_reads_only_the_listed_jobs_own_xcom(dashboard, monkeypatch):
+    """A sibling task's 15 MB return value in the same run is never read or decoded by a listing."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from airflow_provider_vectorimport.plugins import api
+
+    (size,) = dashboard.db("select length(value) from xcom where dag_id=? and task_id='big_sibling'", CHECKS)[
+        0
+    ]
+    assert size > 15_000_000
+    decoded: list[int] = []
+    real = api.decode_xcom
+    monkeypatch.setattr(api, "decode_xcom", lambda v: decoded.append(len(str(v))) or real(v))
+    engine = create_engine(f"sqlite:///{dashboard.home / 'airflow' / 'airflow.db'}")
+    with Session(engine) as session:
+        rows = api._load_rows(session, {CHECKS})
+    assert {r.task_id for r in rows} == {"import_missing_file", "other_job"}
+    assert decoded and max(decoded) < 1_000_000, sorted(decoded)[-3:]
+    listed = _by_task(dashboard.jobs(dag_id=CHECKS)["jobs"])
+    assert set(listed) == {f"{CHECKS}.import_missing_file"}
+
+
 # --- bad input ------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("params", "names"),
@@ -381,6 +455,10 @@ def test_live_refresh_only_for_waiting_jobs_the_user_may_read(dashboard):
         ({"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "before"),
         ({"dag_id": [PIPELINE, EXPORT]}, "dag_id"),
         ({"collection": "x" * 5000}, "collection"),
+        ({"until": "0001-01-01"}, "until"),  # was a 500: the default window ran before year 1
+        ({"until": "0001-01-03T00:00:00"}, "until"),
+        ({"since": "0001-01-01T00:00:00Z", "until": "0001-01-02T00:00:00Z"}, "years"),
+        ({"until": "9999-12-31T23:59:59"}, "until"),
     ],
 )
 def test_bad_input_is_a_clear_400(dashboard, params, names):
@@ -554,3 +632,39 @@ def test_browser_a_restricted_user_sees_only_their_jobs(dashboard, browser):
         page.screenshot(path=str(ARTIFACTS / "dashboard-exports-user.png"), full_page=True)
     finally:
         context.close()
+
+
+# --- a hung service (last: its call keeps its slot until the service answers) ----------------------
+def test_a_hung_service_never_takes_the_api_server_with_it(dashboard):
+    """15 live refreshes of a job whose service hangs: the DB endpoints (the dashboard's and
+    Airflow's own) keep answering, one call goes out and ends in a 504 after 10 s, the rest are
+    429 at once. Before, each refresh held a metadata-DB session while it waited."""
+    import concurrent.futures
+
+    conns = dashboard.connections
+    emulator = json.loads(conns["AIRFLOW_CONN_ZILLIZ_CLOUD"])["host"].rstrip("/")
+    faults = requests.post(
+        f"{emulator}/_emulator/faults",
+        json={"latency_ms": 25_000, "paths": ["/v2/vectordb/jobs/import/getProgress"]},
+        timeout=30,
+    )
+    assert faults.status_code == 200, faults.text
+    try:
+        time.sleep(16)  # past the 15 s the earlier tests' answer is cached
+        job = _by_task(dashboard.jobs()["jobs"])[f"{SLOW}.import_slowly"]
+        with concurrent.futures.ThreadPoolExecutor(15) as pool:
+            started = time.monotonic()
+            live = [pool.submit(_live, dashboard, job) for _ in range(15)]
+            time.sleep(1)
+            listing = dashboard.get("/vectorimport/api/jobs")
+            core = dashboard.get("/api/v2/dags", limit=5)
+            answers = [f.result() for f in live]
+            took = time.monotonic() - started
+        assert listing.status_code == 200 and listing.json()["total"] >= 5, listing.text
+        assert core.status_code == 200, core.text
+        codes = sorted(a.status_code for a in answers)
+        assert codes == [429] * 14 + [504], codes
+        assert "did not answer within 10 s" in next(a for a in answers if a.status_code == 504).text
+        print(f"15 live refreshes of a hung job answered in {took:.1f} s; listing and /api/v2/dags: 200")
+    finally:
+        requests.post(f"{emulator}/_emulator/faults", json={}, timeout=30)

@@ -41,6 +41,8 @@ MAX_WINDOW = timedelta(days=31)
 DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 50, 200, 100_000
 #: task instances read per request at most (newest first); the answer says when it was cut
 MAX_SCAN = 5000
+#: an XCom value (or rendered fields) larger than this is not read (a summary is far smaller)
+MAX_XCOM_BYTES = 4 << 20
 LIST_PARAMS = {"service", "state", "dag_id", "collection", "since", "until", "limit", "offset"}
 DETAIL_PARAMS = {"dag_id", "run_id", "task_id", "map_index"}
 _PAGE = Path(__file__).with_name("dashboard.html")
@@ -96,7 +98,12 @@ def _time_param(request: Request, name: str) -> datetime | None:
         raise _bad(
             f"{name} must be an ISO 8601 date-time like 2026-01-31T00:00:00Z, got {raw[:40]!r}"
         ) from None
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise _bad(f"{name} must be between the years {MIN_YEAR} and {MAX_YEAR}, got {raw[:40]!r}")
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+MIN_YEAR, MAX_YEAR = 1970, 9000  # any window around them stays a valid date-time
 
 
 def _window(request: Request) -> tuple[datetime, datetime]:
@@ -160,7 +167,7 @@ def _load_rows(
     from airflow.models.renderedtifields import RenderedTaskInstanceFields as RTIF
     from airflow.models.taskinstance import TaskInstance as TI
     from airflow.models.xcom import XComModel as X
-    from sqlalchemy import exists, select
+    from sqlalchemy import Text, case, cast, exists, func, select
 
     if not dag_ids:
         return []
@@ -214,16 +221,24 @@ def _load_rows(
     by_key = {(r.dag_id, r.run_id, r.task_id, r.map_index): r for r in rows}
     dags = sorted({r.dag_id for r in rows})
     runs = sorted({r.run_id for r in rows})
-    xstmt = select(X.dag_id, X.run_id, X.task_id, X.map_index, X.key, X.value).where(
-        X.key.in_(list(XCOM_KEYS)), X.dag_id.in_(dags), X.run_id.in_(runs)
-    )
-    for x in session.execute(xstmt):
-        row = by_key.get((x.dag_id, x.run_id, x.task_id, x.map_index))
-        if row is not None:
-            try:
-                row.xcoms[x.key] = decode_xcom(x.value)
-            except Exception:  # an undecodable value: skip the value, keep the row
-                log.debug("undecodable XCom %s of %s", x.key, x.task_id)
+    tasks = sorted({r.task_id for r in rows})
+    # only the listed tasks' own XCom (never a sibling task's return value, however big), and
+    # values up to MAX_XCOM_BYTES: the database measures them, so a huge one is never sent or decoded
+    size = func.length(cast(X.value, Text))
+    xstmt = select(
+        X.dag_id, X.run_id, X.task_id, X.map_index, X.key, case((size <= MAX_XCOM_BYTES, X.value))
+    ).where(X.key.in_(list(XCOM_KEYS)), X.dag_id.in_(dags), X.run_id.in_(runs), X.task_id.in_(tasks))
+    for dag_id, run_id, task_id, map_index, key, value in session.execute(xstmt):
+        row = by_key.get((dag_id, run_id, task_id, map_index))
+        if row is None:
+            continue
+        if value is None:
+            log.debug("XCom %s of %s is over %d bytes or empty: not read", key, task_id, MAX_XCOM_BYTES)
+            continue
+        try:
+            row.xcoms[key] = decode_xcom(value)
+        except Exception:  # an undecodable value: skip the value, keep the row
+            log.debug("undecodable XCom %s of %s", key, task_id)
     # the collection of tasks without a summary yet comes from their rendered template fields
     pending = {
         k
@@ -231,12 +246,21 @@ def _load_rows(
         if not any(isinstance(r.xcoms.get(key), Mapping) for key in ("return_value", FAILURE_SUMMARY_KEY))
     }
     if pending:
-        rstmt = select(RTIF.dag_id, RTIF.run_id, RTIF.task_id, RTIF.map_index, RTIF.rendered_fields).where(
-            RTIF.dag_id.in_(dags), RTIF.run_id.in_(runs)
+        rsize = func.length(cast(RTIF.rendered_fields, Text))
+        rstmt = select(
+            RTIF.dag_id,
+            RTIF.run_id,
+            RTIF.task_id,
+            RTIF.map_index,
+            case((rsize <= MAX_XCOM_BYTES, RTIF.rendered_fields)).label("rendered_fields"),
+        ).where(
+            RTIF.dag_id.in_(dags),
+            RTIF.run_id.in_(runs),
+            RTIF.task_id.in_(sorted({k[2] for k in pending})),
         )
         for r in session.execute(rstmt):
             key = (r.dag_id, r.run_id, r.task_id, r.map_index)
-            if key in pending:
+            if key in pending and r.rendered_fields is not None:
                 fields = decode_xcom(r.rendered_fields)
                 by_key[key].rendered = fields if isinstance(fields, Mapping) else None
     return rows
@@ -266,27 +290,33 @@ LIVE_TRIGGERS = {
     f"{_PKG}.zilliz.ZillizImportJobTrigger": "zilliz",
     f"{_PKG}.vikingdb.VikingDBTaskTrigger": "vikingdb",
 }
-LIVE_TTL = 15.0  # seconds one job's live answer is reused
+LIVE_TTL = 15.0  # seconds one job's service answer is reused
 LIVE_BUDGET = (20, 60.0)  # at most 20 service calls per minute per API server process
+LIVE_TIMEOUT = 10.0  # seconds a live refresh waits for the service before answering 504
+LIVE_CONCURRENCY = 4  # service calls in flight per API server process (one per job)
 
 
 class _LiveLimiter:
-    """Per-job cache and a global budget, so the page's auto-refresh cannot hammer the services."""
+    """The services' answers (never a caller's record) per (service, connection, job id), a global
+    budget, and the calls in flight: one per job, ``concurrency`` in all, so neither the page's
+    auto-refresh nor a hung service can pile up requests or threads."""
 
-    def __init__(self, ttl: float, calls: int, per: float) -> None:
+    def __init__(self, ttl: float, calls: int, per: float, concurrency: int = LIVE_CONCURRENCY) -> None:
         import threading
 
-        self.ttl, self.calls, self.per = ttl, calls, per
+        self.ttl, self.calls, self.per, self.concurrency = ttl, calls, per, concurrency
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
+        self._cache: dict[tuple[str, str, str], tuple[float, dict[str, Any], str]] = {}
         self._stamps: list[float] = []
+        self._inflight: set[tuple[str, str, str]] = set()
 
-    def cached(self, key: tuple[str, str, str]) -> dict[str, Any] | None:
+    def cached(self, key: tuple[str, str, str]) -> tuple[dict[str, Any], str] | None:
+        """(the service's summary, when it was fetched) while it is fresh."""
         import time
 
         with self._lock:
             hit = self._cache.get(key)
-            return hit[1] if hit and time.monotonic() - hit[0] < self.ttl else None
+            return (hit[1], hit[2]) if hit and time.monotonic() - hit[0] < self.ttl else None
 
     def take(self) -> float:
         """0 when a call may go out now, else the seconds to wait."""
@@ -300,16 +330,51 @@ class _LiveLimiter:
             self._stamps.append(now)
             return 0.0
 
-    def store(self, key: tuple[str, str, str], value: dict[str, Any]) -> None:
+    def begin(self, key: tuple[str, str, str]) -> str | None:
+        """Claim a call for ``key``; the reason it may not go out now, or None."""
+        with self._lock:
+            if key in self._inflight:
+                return "this job's service is being asked already"
+            if len(self._inflight) >= self.concurrency:
+                return "too many live refreshes in flight"
+            self._inflight.add(key)
+            return None
+
+    def end(self, key: tuple[str, str, str]) -> None:
+        with self._lock:
+            self._inflight.discard(key)
+
+    def store(self, key: tuple[str, str, str], summary: dict[str, Any], fetched_at: str) -> None:
         import time
 
         with self._lock:
             if len(self._cache) > 1000:
                 self._cache.clear()
-            self._cache[key] = (time.monotonic(), value)
+            self._cache[key] = (time.monotonic(), summary, fetched_at)
 
 
 _LIVE = _LiveLimiter(LIVE_TTL, *LIVE_BUDGET)
+_LIVE_POOL: Any = None
+
+
+def _live_pool() -> Any:
+    global _LIVE_POOL
+    if _LIVE_POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _LIVE_POOL = ThreadPoolExecutor(LIVE_CONCURRENCY, thread_name_prefix="vectorimport-live")
+    return _LIVE_POOL
+
+
+def live_record(row: TaskRow, summary: Mapping[str, Any], fetched_at: str) -> dict[str, Any] | None:
+    """The caller's own job record (their task instance: DAG, run, task, link) with the service's
+    current answer; a cached answer never carries another caller's record."""
+    import copy
+
+    own = copy.copy(row)
+    own.xcoms = {**row.xcoms, "return_value": dict(summary)}
+    fresh, _ = _jobs([own], base=_ui_base())
+    return {**fresh[0], "live": True, "fetched_at": fetched_at} if fresh else None
 
 
 def _trigger_of(session: Any, row: TaskRow) -> tuple[str, dict[str, Any]] | None:
@@ -447,15 +512,17 @@ def create_app() -> FastAPI:
         return JSONResponse(_one_job(request, session, user)[1], headers=_NO_STORE)
 
     @app.get("/api/job/live")
-    def live_job(
-        request: Request, session: Any = Depends(_session), user: Any = Depends(get_user)
-    ) -> JSONResponse:
+    def live_job(request: Request, user: Any = Depends(get_user)) -> JSONResponse:
         """A job that still waits (its task is deferred), asked of the service now, through the
-        connection its trigger uses, server-side. One answer per job per 15 s, 20 service calls
-        per minute per API server process (429 beyond)."""
+        connection its trigger uses, server-side. The metadata DB session is closed before the
+        service is asked; the answer waits at most 10 s (504 beyond). One service call per job per
+        15 s and in flight, 4 in flight and 20 per minute per API server process (429 beyond)."""
+        from airflow.utils.session import create_session
+
         _check_params(request, DETAIL_PARAMS)
-        row, job = _one_job(request, session, user)
-        found = _trigger_of(session, row) if row.state == "deferred" else None
+        with create_session(scoped=False) as session:  # released before any outbound call
+            row, job = _one_job(request, session, user)
+            found = _trigger_of(session, row) if row.state == "deferred" else None
         if found is None:
             raise HTTPException(
                 status.HTTP_409_CONFLICT, "only a job whose task is deferred can be refreshed live"
@@ -464,9 +531,11 @@ def create_app() -> FastAPI:
         conn_id, trigger_job = kwargs.get("conn_id"), kwargs.get("job_id")
         if not isinstance(conn_id, str) or str(trigger_job) != job["job_id"]:
             raise HTTPException(status.HTTP_409_CONFLICT, "the task's trigger waits for another job")
-        key = (classpath, conn_id, job["job_id"])
-        answer = _LIVE.cached(key)
-        if answer is None:
+        service = LIVE_TRIGGERS[classpath]
+        key = (service, conn_id, job["job_id"])
+        hit = _LIVE.cached(key)
+        cached = hit is not None
+        if hit is None:
             wait = _LIVE.take()
             if wait > 0:
                 raise HTTPException(
@@ -474,21 +543,40 @@ def create_app() -> FastAPI:
                     "too many live refreshes; try again later",
                     headers={"Retry-After": str(max(1, int(wait) + 1))},
                 )
+            busy = _LIVE.begin(key)
+            if busy is not None:
+                raise HTTPException(
+                    status.HTTP_429_TOO_MANY_REQUESTS,
+                    f"{busy}; try again later",
+                    headers={"Retry-After": "5"},
+                )
+            from concurrent.futures import TimeoutError as FutureTimeout
+
             try:
-                summary = _fetch_summary(LIVE_TRIGGERS[classpath], conn_id, job["job_id"])
+                future = _live_pool().submit(_fetch_summary, service, conn_id, job["job_id"])
+            except BaseException:
+                _LIVE.end(key)
+                raise
+            future.add_done_callback(lambda _: _LIVE.end(key))  # a hung call keeps its slot
+            try:
+                summary = future.result(timeout=LIVE_TIMEOUT)
+            except FutureTimeout:
+                log.warning("live refresh of %s: no answer within %.0f s", job["job_id"], LIVE_TIMEOUT)
+                raise HTTPException(
+                    status.HTTP_504_GATEWAY_TIMEOUT,
+                    f"the service did not answer within {LIVE_TIMEOUT:.0f} s",
+                ) from None
             except Exception as exc:  # the service's answer, never its credentials
                 log.warning("live refresh of %s failed: %s", job["job_id"], type(exc).__name__)
                 raise HTTPException(
                     status.HTTP_502_BAD_GATEWAY, f"the service could not be asked ({type(exc).__name__})"
                 ) from None
-            row.xcoms["return_value"] = summary
-            fresh, _ = _jobs([row], base=_ui_base())
-            if not fresh:
-                raise HTTPException(status.HTTP_502_BAD_GATEWAY, "the service's answer could not be read")
-            answer = {**fresh[0], "live": True, "fetched_at": datetime.now(tz=UTC).isoformat()}
-            _LIVE.store(key, answer)
-            return JSONResponse({**answer, "cached": False}, headers=_NO_STORE)
-        return JSONResponse({**answer, "cached": True}, headers=_NO_STORE)
+            hit = (summary, datetime.now(tz=UTC).isoformat())
+            _LIVE.store(key, *hit)
+        answer = live_record(row, *hit)
+        if answer is None:
+            raise HTTPException(status.HTTP_502_BAD_GATEWAY, "the service's answer could not be read")
+        return JSONResponse({**answer, "cached": cached}, headers=_NO_STORE)
 
     @app.get("/api/meta")
     def meta(user: Any = Depends(get_user)) -> JSONResponse:

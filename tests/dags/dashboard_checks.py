@@ -2,7 +2,8 @@
 
 * ``vectorimport_dashboard_checks``: an import of a file that is not in the bucket (the job fails,
   the task fails) next to a task of *another* operator that pushes a ``job_id`` XCom of its own
-  (the dashboard must skip it);
+  (the dashboard must skip it), and a sibling task whose return value is 15 MB (the listing must
+  never read it);
 * ``vectorimport_dashboard_slow``: an import left deferred (the test stops the run while the
   trigger waits), so the dashboard shows a running job without a summary.
 
@@ -37,6 +38,12 @@ with DAG(
         return {"run_id": 5, "state": "TERMINATED"}
 
     other_job()
+
+    @task
+    def big_sibling() -> str:
+        return "x" * 15_000_000  # a 15 MB return value beside an import of the same run
+
+    big_sibling()
 
 with DAG(
     "vectorimport_dashboard_slow",
