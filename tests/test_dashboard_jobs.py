@@ -272,9 +272,9 @@ def test_live_refresh_limiter_caches_per_job_and_caps_calls():
     assert limiter.take() == 0.0 and limiter.take() == 0.0
     wait = limiter.take()  # the third call within the minute must wait
     assert 0 < wait <= 60.0
-    limiter.store(key, {"state": "running"})
-    assert limiter.cached(key) == {"state": "running"}
+    limiter.store(key, {"state": "running"}, "2026-12-05T10:00:00+00:00")
+    assert limiter.cached(key) == ({"state": "running"}, "2026-12-05T10:00:00+00:00")
     assert limiter.cached(("cls", "conn", "job-2")) is None
     expired = _LiveLimiter(ttl=0.0, calls=1, per=60.0)
-    expired.store(key, {"state": "running"})
+    expired.store(key, {"state": "running"}, "2026-12-05T10:00:00+00:00")
     assert expired.cached(key) is None
