@@ -43,8 +43,9 @@ class ZillizImportJobLink(_XComUrlLink):
 
 
 class MilvusImportJobLink(_XComUrlLink):
-    """The import job of a self-hosted Milvus (``api_flavour: milvus``) at its endpoint (or the
-    connection's ``console_url_template``, e.g. an Attu page); empty for a Zilliz Cloud job."""
+    """The import job of a self-hosted Milvus (``api_flavour: milvus``) at the page the connection's
+    ``console_url_template`` extra names (e.g. an Attu page); empty without one (Milvus has no console
+    of its own) and for a Zilliz Cloud job."""
 
     name = "Milvus import job"
     service = "milvus"

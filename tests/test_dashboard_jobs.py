@@ -128,6 +128,18 @@ def test_milvus_is_told_apart_by_its_console_url():
     assert job["service"] == "milvus"
 
 
+def test_a_milvus_job_without_a_console_link_is_still_milvus():
+    summary = job_summary(zilliz_job(), duration=1.0, console_url="")
+    pushed = build_job(
+        row({"job_id": "job-1", "console_url": "", "console_service": "milvus", "return_value": summary}),
+        now=NOW,
+    )
+    assert pushed["service"] == "milvus" and pushed["console_url"] is None
+    declared = build_job(row({"job_id": "job-1", "return_value": {**summary, "service": "milvus"}}), now=NOW)
+    assert declared["service"] == "milvus"
+    assert build_job(row({"job_id": "job-1", "return_value": summary}), now=NOW)["service"] == "zilliz"
+
+
 def test_a_vikingdb_export_counts_the_exported_rows():
     task = parse_task(
         {

@@ -462,6 +462,19 @@ def test_project_id_needs_region_id_and_console_link_has_its_own_extra():
     assert console_url(linked, "job-1") == "https://cloud.zilliz.com/projects/proj-9/jobs/job-1"
 
 
+def test_a_milvus_job_links_only_to_a_page_the_connection_names():
+    """Milvus has no console; its REST endpoint answers a browser's GET with 401, so no link by default."""
+    host = SimpleNamespace(
+        conn_id="m", host="http://milvus:19530", port=None, login=None, password="root:Milvus"
+    )
+    milvus = config_from_connection(host, {"api_flavour": "milvus"})
+    assert console_url(milvus, "42") == ""
+    attu = config_from_connection(
+        host, {"api_flavour": "milvus", "console_url_template": "http://attu:3000/#/jobs?id={job_id}"}
+    )
+    assert console_url(attu, "42") == "http://attu:3000/#/jobs?id=42"
+
+
 def test_v1_refuses_a_session_token():
     creds = {"access_key": "AK", "secret_key": "SK", "session_token": "TOKEN"}
     with pytest.raises(ConfigurationError, match="no token field"):
@@ -608,3 +621,21 @@ def test_uncommitted_milvus_job_is_committed_with_commit_true(monkeypatch):
     assert summary["state"] == "completed" and len(svc.calls("/v2/vectordb/jobs/import/commit")) == 1
     assert svc.calls("/v2/vectordb/jobs/import/commit")[0].body == {"jobId": "77"}
     assert svc.calls("/v2/vectordb/jobs/import/create")[0].body["options"] == {"auto_commit": "false"}
+
+
+def test_job_seconds_reads_the_documented_time_forms():
+    from airflow_provider_vectorimport.protocols.common import job_seconds
+
+    started, now = 1711972800.0, 1711972830.0  # 2024-04-01T12:00:00Z, noticed 30 s later
+    # milvus.io describe (tests/fixtures/milvus/get_progress_v24.json): RFC 3339 with Z
+    assert job_seconds(None, "2024-04-01T12:00:05Z", started, now) == 6.0  # ended within 12:00:05
+    assert job_seconds(None, "2024-04-01T12:00:05Z", started, started + 5.5) == 5.5  # noticed sooner
+    assert job_seconds(None, "2024-04-01T12:00:05.250Z", started, now) == 5.25
+    assert job_seconds(None, "2024-04-01T20:00:05.000+08:00", started, now) == 5.0
+    # zdoc v2 getProgress (tests/fixtures/zilliz/v2_get_progress.json): naive, zone unsaid
+    assert job_seconds(None, "2024-04-01 12:00:05", started, now) == 30.0
+    assert job_seconds("2024-04-01 19:59:58", "2024-04-01 20:00:05", started, now) == 7.0
+    # still running ("" / null) and a completion time off by hours: until noticed
+    assert job_seconds(None, "", started, now) == job_seconds(None, None, started, now) == 30.0
+    assert job_seconds(None, "2024-04-01T15:00:00Z", started, now) == 30.0
+    assert job_seconds(None, None, None, now) is None

@@ -299,3 +299,47 @@ def test_openlineage_inputs_and_output_rows(service):
     (out,) = lineage.outputs
     assert (out.namespace, out.name) == ("zilliz://in01-op", "default.articles")
     assert out.outputFacets["outputStatistics"].rowCount == 321
+
+
+def _iso(epoch: float, fmt: str = "%Y-%m-%dT%H:%M:%S+08:00", hours: int = 8) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(epoch, dt.timezone(dt.timedelta(hours=hours))).strftime(fmt)
+
+
+@pytest.mark.parametrize(
+    "times, expect",
+    [
+        # the service's completion time with its zone: the job's own length, not the 1.8 s of polling
+        (lambda t0: {"completeTime": _iso(t0)}, lambda d: 0.0 < d <= 1.0),
+        # createTime and completeTime, naive (one clock, one zone): their difference exactly
+        (
+            lambda t0: {"createTime": "2024-04-01 12:00:00", "completeTime": "2024-04-01 12:00:05"},
+            lambda d: d == 5.0,
+        ),
+        # a naive completion time alone (zone unknown; the zdoc v2 example's form): until noticed
+        (lambda t0: {"completeTime": _iso(t0, "%Y-%m-%d %H:%M:%S")}, lambda d: d >= 1.8),
+    ],
+    ids=["zoned-complete-time", "service-create-and-complete", "naive-complete-time-alone"],
+)
+def test_duration_is_the_services_own_where_it_says(service, times, expect):
+    """Found by a new user: a 5 s job read 30 s on the dashboard, the time until the trigger noticed."""
+    created: list[float] = []
+
+    def create(_request):
+        created.append(time.time())
+        return ok({"jobId": "job-1"})
+
+    service.script("POST", CREATE, create)
+    service.script(
+        "POST",
+        PROGRESS,
+        job("Importing", 50),
+        job("Importing", 50),
+        job("Importing", 50),
+        lambda _request: job("Completed", 100, **times(created[0])),
+    )
+    began = time.time()
+    summary = operator(poll_interval=0.6).execute(context(FakeTI(), Store()))
+    assert time.time() - began >= 1.8  # three polls before the operator saw the job done
+    assert expect(summary["duration_seconds"]), summary["duration_seconds"]

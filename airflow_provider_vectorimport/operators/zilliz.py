@@ -20,6 +20,7 @@ from airflow_provider_vectorimport.metrics import emit_job_metrics
 from airflow_provider_vectorimport.models import ImportJob, JobState
 from airflow_provider_vectorimport.operators.base import JobOperatorBase
 from airflow_provider_vectorimport.outlets import asset_event_extra, record_outlet_events
+from airflow_provider_vectorimport.protocols.common import job_seconds
 from airflow_provider_vectorimport.protocols.import_options import auto_commit_disabled
 from airflow_provider_vectorimport.protocols.zilliz import (
     AmbiguousJobError,
@@ -575,17 +576,20 @@ class ZillizImportOperator(JobOperatorBase):
         )
 
     def _duration(self, context: Context, job: ImportJob) -> float | None:
-        """Seconds since the job was created: the time recorded by the try that created it (a
-        reattached job keeps its original start), else this try's ``submitted_at``."""
+        """Seconds the job ran: by the service's ``createTime``/``completeTime`` where it gives them,
+        else from the time recorded by the try that created it (a reattached job keeps its original
+        start; else this try's ``submitted_at``) to the service's zoned ``completeTime`` or to now
+        (:func:`~airflow_provider_vectorimport.protocols.common.job_seconds`)."""
         record = getattr(self, "_state_record", None) or self._record(context)
         created = record.get("created_at") if record.get("job_id") == job.job_id else None
         if created is None:
             ti = context["ti"]
             created = ti.xcom_pull(task_ids=ti.task_id, key="submitted_at", map_indexes=ti.map_index)
         try:
-            return time.time() - float(created) if created else None
+            started = float(created) if created else None
         except (TypeError, ValueError):
-            return None
+            started = None
+        return job_seconds(job.create_time, job.complete_time, started, time.time())
 
     @property
     def _service(self) -> str:
@@ -616,6 +620,7 @@ class ZillizImportOperator(JobOperatorBase):
             job,
             duration=duration,
             console_url=self.hook.console_url(job.job_id),
+            service=self._service,
             reattached=getattr(self, "_reattached", None),
         )
         try:

@@ -34,6 +34,7 @@ XCOM_KEYS: tuple[str, ...] = (
     "job_id",
     "vikingdb_task_id",
     "console_url",
+    "console_service",
     "submitted_at",
 )
 #: ``task_instance.operator`` of the provider's job operators: their class names. Provider versions
@@ -151,13 +152,15 @@ def _epoch(value: Any) -> datetime | None:
         return None
 
 
-def _service_of(job_key: str, summary: Mapping[str, Any], console_url: str | None) -> str:
-    declared = summary.get("service")
-    if isinstance(declared, str) and declared in SERVICES:
-        return declared
+def _service_of(job_key: str, summary: Mapping[str, Any], console_url: str | None, pushed: Any = None) -> str:
+    """The summary's ``service``, else the ``console_service`` the operator pushed when it created the
+    job, else (rows of provider versions before either) told from the console link."""
     family = JOB_ID_KEYS[job_key]
     if family == "vikingdb":
         return "vikingdb"
+    for declared in (summary.get("service"), pushed):
+        if isinstance(declared, str) and declared in SERVICES:
+            return declared
     host = urlsplit(console_url).hostname or "" if console_url else ""
     if host.endswith(("zilliz.com", "zilliz.com.cn")):
         return "zilliz"
@@ -222,7 +225,7 @@ def build_job(row: TaskRow, *, now: datetime | None = None) -> dict[str, Any] | 
         if summary_id and summary_id != job_id:
             summary = {}  # summary of a different job (should not happen): trust the pushed id
     console_url = safe_url(row.xcoms.get("console_url")) or safe_url(summary.get("console_url"))
-    service = _service_of(job_key, summary, console_url)
+    service = _service_of(job_key, summary, console_url, row.xcoms.get("console_service"))
 
     ti_state = (row.state or "").lower() or None
     state = _text(summary.get("state"), 40) if summary else None

@@ -51,6 +51,7 @@ from airflow_provider_vectorimport.exceptions import (
 )
 from airflow_provider_vectorimport.http import RetryPolicy, parse_retry_after
 from airflow_provider_vectorimport.models import JobState, VikingDBTask, parse_progress, to_int
+from airflow_provider_vectorimport.protocols.common import parse_time
 from airflow_provider_vectorimport.signing import SigningCredentials, VolcengineSigner
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,7 @@ def _str_or_none(value: Any) -> str | None:
 
 
 # --- time ---------------------------------------------------------------------------------------
+# parse_time (shared with the Zilliz/Milvus durations) lives in protocols/common.py
 def parse_time_zone(value: Any) -> dt.tzinfo:
     """``UTC`` (default), a fixed offset such as ``+08:00``, or an IANA name such as ``Asia/Shanghai``."""
     text = str(value or "UTC").strip()
@@ -198,33 +200,6 @@ def parse_time_zone(value: Any) -> dt.tzinfo:
         return ZoneInfo(text)
     except Exception:
         raise ConfigurationError(f"create_time_zone {value!r}: use UTC, +HH:MM or an IANA name") from None
-
-
-def parse_time(value: Any, naive_tz: dt.tzinfo = dt.UTC) -> float | None:
-    """Epoch seconds from a task's ``create_time``.
-
-    RFC3339 (``2026-11-30T06:14:38Z`` / ``...+08:00``, the form the V2 pages document) is exact. A
-    naive ``YYYY-mm-dd HH:MM:SS`` (the V1 pages do not say which form or zone) is read in
-    ``naive_tz``: UTC unless the connection's ``create_time_zone`` extra says otherwise. Epoch
-    seconds or milliseconds are accepted too.
-    """
-    if value in (None, ""):
-        return None
-    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
-        number = float(value)
-        return number / 1000.0 if number > 10**11 else number
-    text = str(value).strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    for parse in (dt.datetime.fromisoformat, lambda s: dt.datetime.strptime(s, "%Y-%m-%d %H:%M:%S")):
-        try:
-            when = parse(text)
-        except ValueError:
-            continue
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=naive_tz)
-        return when.timestamp()
-    return None
 
 
 # --- request builders (pure; the bodies volc-sdk-python V1 sends, see tests/fixtures/vikingdb) -------

@@ -758,13 +758,16 @@ def _describe_missing(config: ZillizConfig, exc: NotFoundError) -> bool:
 def console_url(config: ZillizConfig, job_id: str) -> str:
     """Where a human looks at the job: the Zilliz Cloud console (template overridable with the
     ``console_url_template`` extra, placeholders ``{cluster_id} {job_id} {project_id} {base_url}``;
-    ``{project_id}`` comes from the ``console_project_id`` extra, never from the request options)."""
+    ``{project_id}`` comes from the ``console_project_id`` extra, never from the request options).
+
+    A self-hosted Milvus has no console of its own: without a template (an Attu page, say) there is
+    no link (``""``). Its REST endpoint is no page for a human: opened in a browser it answers 401 or
+    405 to a GET, which is what the earlier default link showed a new user."""
     template = config.console_url_template
     if not template:
         if config.flavour == "milvus":
-            template = "{base_url}/v2/vectordb/jobs/import/describe#jobId={job_id}"
-        else:
-            template = config.console_base + "/clusters/{cluster_id}/import?jobId={job_id}"
+            return ""
+        template = config.console_base + "/clusters/{cluster_id}/import?jobId={job_id}"
     return template.format(
         cluster_id=quote(config.cluster_id or ""),
         job_id=quote(str(job_id)),
